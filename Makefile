@@ -1,0 +1,55 @@
+# Two commands do everything on a fresh machine (see README.md):
+#   make tables   set up .venv, then run the main job on the embedded default config
+#   make test     set up .venv, then lint and run the whole test suite (what CI runs)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEFAULT_CONFIG ?= config/kinetics/slowfast_8x8_r50_multigrid.yaml
+PYTEST_ARGS ?=
+
+.PHONY: tables test lint format docs lock clean venv
+
+venv: $(STAMP)
+
+# The venv is rebuilt when the declared or pinned dependencies change.  torch/torchvision are the
+# CUDA builds pinned in requirements.lock (about 5.7 GB; they run on the CPU too).
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "need Python >= 3.11 (set PYTHON=...)")'
+	@echo "== setting up $(VENV) (first time: about 3 min, 5.7 GB) =="
+	$(PYTHON) -m venv $(VENV)
+	set -o pipefail; $(PY) -m pip install --quiet --disable-pip-version-check \
+		-c requirements.lock -e '.[dev]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	@touch $@
+
+tables: $(STAMP)
+	$(PY) -m replication schedule $(DEFAULT_CONFIG)
+
+test: $(STAMP) lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# Regenerate the committed key reference and JSON schema (tests fail when they drift).
+docs: $(STAMP)
+	$(PY) -m replication config-docs > config/README.md.tmp && mv config/README.md.tmp config/README.md
+	$(PY) -m replication config-schema > config/schema.tmp && mv config/schema.tmp config/experiment.schema.json
+
+# Re-pin the exact set after changing pyproject.toml (run on the build machine).
+lock:
+	rm -rf /tmp/replication-lock && $(PYTHON) -m venv /tmp/replication-lock
+	/tmp/replication-lock/bin/pip install --quiet -e '.[dev]' 'torch==2.14.1' 'torchvision==0.29.1'
+	{ echo "# Exact versions that 'make' and CI install (pip constraints file; see Makefile)."; \
+	  echo "# Regenerate with 'make lock' after changing pyproject.toml."; \
+	  /tmp/replication-lock/bin/pip freeze --exclude-editable; } > requirements.lock.tmp
+	mv requirements.lock.tmp requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
