@@ -1,0 +1,83 @@
+"""Command line: ``python -m replication <command> ...``.
+
+Every command turns a bad config into one line on stderr naming the file and key, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from replication.config import load_config
+from replication.config_docs import config_reference, config_schema
+from replication.errors import ConfigError
+from replication.render import schedule_table, schedule_to_json
+from replication.schedule import DEFAULT_CLIPS_PER_EPOCH, build_schedule
+
+
+def _cmd_schedule(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, args.set)
+    schedule = build_schedule(cfg, clips_per_epoch=args.clips_per_epoch)
+    if args.json:
+        print(json.dumps(schedule_to_json(schedule), indent=1))
+    else:
+        print(schedule_table(schedule, cfg.data.sampling_rate, title=f"== {args.config} =="))
+    return 0
+
+
+def _cmd_config_schema(args: argparse.Namespace) -> int:
+    sys.stdout.write(config_schema())
+    return 0
+
+
+def _cmd_config_docs(args: argparse.Namespace) -> int:
+    sys.stdout.write(config_reference())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="python -m replication",
+        description="Multigrid training replication suite (Wu et al., CVPR 2020).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("schedule", help="print the multigrid schedule of a config")
+    p.add_argument(
+        "config", help="experiment YAML, e.g. config/kinetics/slowfast_8x8_r50_multigrid.yaml"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key (repeatable)",
+    )
+    p.add_argument("--json", action="store_true", help="print the machine-readable document")
+    p.add_argument(
+        "--clips-per-epoch",
+        type=int,
+        default=DEFAULT_CLIPS_PER_EPOCH,
+        help="training clips per epoch for the cost estimate (default: %(default)s)",
+    )
+    p.set_defaults(func=_cmd_schedule)
+
+    p = commands.add_parser("config-schema", help="print the JSON schema of experiment configs")
+    p.set_defaults(func=_cmd_config_schema)
+
+    p = commands.add_parser("config-docs", help="print the reference of every config key")
+    p.set_defaults(func=_cmd_config_docs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
