@@ -1,0 +1,161 @@
+"""Smoke tests against the local single-node SLURM cluster (slurm/local-cluster.sh).
+
+Skipped when no cluster answers. With REPLICATION_REQUIRE_SLURM=1 (set in CI,
+which runs `slurm/local-cluster.sh start` first) a missing cluster fails the
+tests instead, so a broken setup cannot pass silently as "all skipped".
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CLUSTER_SCRIPT = REPO_ROOT / "slurm" / "local-cluster.sh"
+REQUIRE_SLURM = os.environ.get("REPLICATION_REQUIRE_SLURM") == "1"
+
+# A job that sits in the queue longer than this means the cluster is broken;
+# fail instead of hanging the test run.
+JOB_TIMEOUT_S = 60
+
+
+def _cluster_problem() -> str | None:
+    """Return why no cluster is usable, or None if `sinfo` answers."""
+    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+        return "sinfo/sbatch not found (start one with: sudo slurm/local-cluster.sh start)"
+    # `scontrol ping` answers at once; sinfo retries a dead controller for ~9 s.
+    try:
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"scontrol ping did not answer: {exc}"
+    if ping.returncode != 0:
+        first_line = (ping.stdout or ping.stderr).strip().splitlines()[:1]
+        return f"slurmctld is down: {' '.join(first_line) or 'scontrol ping failed'}"
+    try:
+        proc = subprocess.run(
+            ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=15
+        )
+    except subprocess.TimeoutExpired:
+        return "sinfo timed out (is slurmctld running?)"
+    if proc.returncode != 0:
+        return f"sinfo failed (rc={proc.returncode}): {proc.stderr.strip()}"
+    if not proc.stdout.strip():
+        return "sinfo lists no nodes"
+    return None
+
+
+_PROBLEM = _cluster_problem()
+
+if _PROBLEM is not None and not REQUIRE_SLURM:
+    pytest.skip(f"no SLURM cluster reachable: {_PROBLEM}", allow_module_level=True)
+
+
+def _require_cluster() -> None:
+    """First statement of every test. Reached with a missing cluster only when
+    REPLICATION_REQUIRE_SLURM=1: then the test FAILS (not errors in a fixture,
+    and not a collection error that would abort the whole session)."""
+    if _PROBLEM is not None:
+        pytest.fail(
+            f"REPLICATION_REQUIRE_SLURM=1 but no SLURM cluster is reachable: {_PROBLEM}",
+            pytrace=False,
+        )
+
+
+def _submit_smoke_job(workdir: Path) -> tuple[str, Path]:
+    """Submit a tiny batch job, wait for it to end; return (job id, its output file)."""
+    result = workdir / "result.txt"
+    script = workdir / "job.sh"
+    script.write_text(
+        "#!/bin/bash\n"
+        "#SBATCH --job-name=replication-smoke\n"
+        "#SBATCH --ntasks=1\n"
+        "#SBATCH --cpus-per-task=1\n"
+        "#SBATCH --mem=100M\n"
+        "#SBATCH --time=1\n"
+        f"#SBATCH --output={workdir}/slurm-%j.out\n"
+        "set -eu\n"
+        f'echo "host=$(hostname)" > "{result}"\n'
+        f'echo "job=$SLURM_JOB_ID" >> "{result}"\n'
+    )
+    proc = subprocess.run(
+        ["sbatch", "--parsable", "--wait", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=JOB_TIMEOUT_S,
+    )
+    assert proc.returncode == 0, f"sbatch --wait failed: {proc.stdout}\n{proc.stderr}"
+    # --parsable prints "jobid" or "jobid;cluster" on the first line.
+    job_id = proc.stdout.strip().splitlines()[0].split(";")[0]
+    assert job_id.isdigit(), f"unexpected sbatch output: {proc.stdout!r}"
+    return job_id, result
+
+
+@pytest.fixture(scope="module")
+def smoke_job(tmp_path_factory: pytest.TempPathFactory) -> Callable[[], tuple[str, Path]]:
+    """Lazily run the smoke job once per module and share it between tests.
+
+    Lazy (a callable, not the result) so that submission problems are reported
+    as test failures with their message, and only after _require_cluster().
+    """
+    outcome: dict[str, tuple[str, Path]] = {}
+    attempted = False
+
+    def get() -> tuple[str, Path]:
+        nonlocal attempted
+        if "job" not in outcome:
+            if attempted:
+                pytest.fail("the smoke job already failed in an earlier test", pytrace=False)
+            attempted = True
+            outcome["job"] = _submit_smoke_job(tmp_path_factory.mktemp("slurm_job"))
+        return outcome["job"]
+
+    return get
+
+
+@pytest.mark.slurm
+def test_sbatch_job_writes_output(smoke_job: Callable[[], tuple[str, Path]]) -> None:
+    _require_cluster()
+    job_id, result = smoke_job()
+    assert result.exists(), f"job {job_id} wrote no {result}"
+    lines = dict(line.split("=", 1) for line in result.read_text().splitlines())
+    assert lines["job"] == job_id
+    assert lines["host"].strip(), "job reported an empty hostname"
+
+
+@pytest.mark.slurm
+def test_sacct_reports_completed(smoke_job: Callable[[], tuple[str, Path]]) -> None:
+    _require_cluster()
+    job_id, _ = smoke_job()
+    # slurmctld forwards the end record to slurmdbd asynchronously: give it a
+    # few seconds instead of racing it.
+    deadline = time.monotonic() + 15
+    state = ""
+    while time.monotonic() < deadline:
+        proc = subprocess.run(
+            ["sacct", "-j", job_id, "-X", "-n", "-P", "-o", "State"],
+            capture_output=True,
+            text=True,
+            timeout=15,
+        )
+        assert proc.returncode == 0, f"sacct failed (accounting down?): {proc.stderr}"
+        state = proc.stdout.strip()
+        if state == "COMPLETED":
+            break
+        time.sleep(0.5)
+    assert state == "COMPLETED", f"sacct state of job {job_id}: {state!r}"
+
+
+@pytest.mark.slurm
+def test_status_subcommand_reports_up() -> None:
+    _require_cluster()
+    proc = subprocess.run(
+        ["bash", str(CLUSTER_SCRIPT), "status"], capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, f"status exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+    assert "up" in proc.stdout.split()
