@@ -31,7 +31,7 @@ def configs(draw):
             "steps": [0, *steps],
             "max_epoch": max_epoch,
             "lr_policy": draw(st.sampled_from(["steps", "cosine"])),
-            "warmup_epochs": draw(st.sampled_from([0.0, 0.5, 3.0])),
+            "warmup_epochs": min(draw(st.sampled_from([0.0, 0.5, 3.0])), max_epoch),
         },
         "multigrid": {
             "long_cycle": draw(st.booleans()),
@@ -53,7 +53,13 @@ def build(raw):
     return cfg, build_schedule(cfg, clips_per_epoch=10_000)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: CI runs the same 300 examples every time, so a failure is reproducible.
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 @given(configs())
 def test_schedule_laws(raw):
     cfg, s = build(raw)
