@@ -1,0 +1,155 @@
+"""Where decoded frames come from: the video file each time, or a decoded-frame cache.
+
+Multigrid's 8-16x larger batches make decoding the bottleneck (SlowFast issues #292, #429; the
+TSM paper calls data loading bottleneck number one). The cache decodes each video once, at a short
+side no larger than the largest random-resize target, into one uint8 memory-mapped file; workers
+then slice frames from the page cache instead of running FFmpeg for every clip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from tqdm import tqdm
+
+from replication.data.video_io import VideoError, probe, read_video
+
+CACHE_VERSION = 1
+
+
+class FrameSource(Protocol):
+    """Decoded frames of video ``index`` as (T, H, W, 3) uint8; raises VideoError when bad."""
+
+    def __len__(self) -> int: ...
+
+    def frames(self, index: int) -> np.ndarray:
+        """Frames of video ``index``."""
+        ...
+
+
+class Segment(Protocol):
+    """What a source needs to know about a video (``annotations.VideoRecord`` fits)."""
+
+    path: Path
+    start_s: float
+    end_s: float | None
+
+
+class DecodedFrames:
+    """Decode the video file on every request (the mp4 path; no preparation, more CPU)."""
+
+    def __init__(self, records: Sequence[Segment], short_side: int | None = None) -> None:
+        self.records = list(records)
+        self.short_side = short_side
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def frames(self, index: int) -> np.ndarray:
+        """Decode video ``index`` (its annotated segment only)."""
+        r = self.records[index]
+        return read_video(r.path, r.start_s, r.end_s, self.short_side)[0]
+
+
+class FrameCache:
+    """Decoded frames of every video in one memory-mapped uint8 file, built once.
+
+    Layout of ``directory``: ``frames.u8`` (all frames back to back) and ``index.json`` (offset
+    and shape per video, or the reason it could not be decoded). The index key hashes the file
+    list, sizes, modification times and short side, so a changed data set rebuilds the cache.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        index = json.loads((self.directory / "index.json").read_text())
+        self.entries: list[dict] = index["videos"]
+        self.short_side: int = index["short_side"]
+        self._data: np.memmap | None = None  # opened lazily: each worker maps it itself
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_data": None}  # memmaps are not sent to workers
+
+    def frames(self, index: int) -> np.ndarray:
+        """Frames of video ``index`` as a read-only view into the mapped file."""
+        entry = self.entries[index]
+        if entry["error"] is not None:
+            raise VideoError(entry["path"], entry["error"])
+        if self._data is None:
+            self._data = np.memmap(self.directory / "frames.u8", dtype=np.uint8, mode="r")
+        t, h, w = entry["shape"]
+        start = entry["offset"]
+        return self._data[start : start + t * h * w * 3].reshape(t, h, w, 3)
+
+    @staticmethod
+    def key(records: Sequence[Segment], short_side: int) -> str:
+        """Fingerprint of the data set and decode settings the cache was built from."""
+        digest = hashlib.sha256(f"v{CACHE_VERSION} {short_side}".encode())
+        for r in records:
+            try:
+                st = os.stat(r.path)
+                stamp = f"{st.st_size} {st.st_mtime_ns}"
+            except OSError:
+                stamp = "missing"
+            digest.update(f"{r.path} {r.start_s} {r.end_s} {stamp}\n".encode())
+        return digest.hexdigest()
+
+    @classmethod
+    def build(
+        cls, records: Sequence[Segment], directory: Path, short_side: int, progress: bool = True
+    ) -> FrameCache:
+        """Decode every video once into ``directory`` (reused when its key still matches).
+
+        Bad videos are recorded with their reason, not skipped, so the loader reports them.
+        The index is written last and atomically: an interrupted build leaves no valid cache.
+        """
+        directory = Path(directory)
+        key = cls.key(records, short_side)
+        index_path = directory / "index.json"
+        if index_path.is_file() and json.loads(index_path.read_text()).get("key") == key:
+            return cls(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp_data = directory / f".frames.u8.{os.getpid()}.tmp"
+        entries, offset = [], 0
+        with open(tmp_data, "wb") as out:
+            for r in tqdm(
+                records, desc="decoding into frame cache", unit="video", disable=not progress
+            ):
+                try:
+                    frames = read_video(r.path, r.start_s, r.end_s, short_side)[0]
+                except VideoError as err:
+                    entries.append({"path": str(r.path), "error": err.reason})
+                    continue
+                out.write(np.ascontiguousarray(frames).tobytes())
+                entries.append({"path": str(r.path), "error": None, "offset": offset,
+                                "shape": list(frames.shape[:3])})  # fmt: skip
+                offset += frames.size
+        tmp_data.replace(directory / "frames.u8")
+        index = {"version": CACHE_VERSION, "key": key, "short_side": short_side, "videos": entries}
+        tmp_index = directory / f".index.json.{os.getpid()}.tmp"
+        tmp_index.write_text(json.dumps(index))
+        tmp_index.replace(index_path)
+        return cls(directory)
+
+
+def estimated_cache_bytes(records: Sequence[Segment], short_side: int) -> int:
+    """Size the cache would take, from container headers (no decoding); bad files count 0."""
+    total = 0
+    for r in records:
+        try:
+            info = probe(r.path)
+        except VideoError:
+            continue
+        scale = min(1.0, short_side / max(1, min(info.width, info.height)))
+        duration = (r.end_s or info.duration_s) - r.start_s
+        frames = info.num_frames or round(max(duration, 0) * info.fps)
+        total += frames * round(info.height * scale) * round(info.width * scale) * 3
+    return total

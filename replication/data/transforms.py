@@ -1,0 +1,134 @@
+"""Resampling a decoded video on a sampling grid, in plain torch (no pytorchvideo.transforms).
+
+A grid fixes T (frames), the temporal stride range, S (crop side) and the random-resize range of
+the short side. Training draws a random stride, temporal offset, scale, crop and flip; evaluation
+takes deterministic views (K temporal clips x 3 spatial crops). To keep the cost independent of
+the source resolution, the crop box is chosen in resized coordinates, mapped back to the source,
+and only that box is interpolated to S x S, instead of resizing whole frames and then cropping.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+# Kinetics statistics on [0, 1] pixels, as PySlowFast uses for every data set.
+MEAN = (0.45, 0.45, 0.45)
+STD = (0.225, 0.225, 0.225)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A sampling grid: the shape a clip is resampled to and how it may be jittered."""
+
+    num_frames: int  # T
+    crop_size: int  # S, in pixels
+    min_rate: int  # smallest temporal stride, in source frames
+    max_rate: int  # largest temporal stride (== min_rate: fixed stride)
+    jitter_min: int  # random resize: short side drawn from [jitter_min, jitter_max], pixels
+    jitter_max: int
+
+
+@dataclass(frozen=True)
+class View:
+    """Where one clip comes from: frame indices and a crop box in source pixels, plus flip."""
+
+    frames: tuple[int, ...]
+    top: float
+    left: float
+    height: float
+    width: float
+    flip: bool
+
+
+def temporal_indices(num_video_frames: int, num_frames: int, stride: int, offset: int) -> list[int]:
+    """Frame indices ``offset + i * stride``, clamped to the video (short videos repeat frames).
+
+    >>> temporal_indices(10, 4, 3, 2)
+    [2, 5, 8, 9]
+    """
+    last = num_video_frames - 1
+    return [min(max(offset + i * stride, 0), last) for i in range(num_frames)]
+
+
+def _span(num_frames: int, stride: int) -> int:
+    return (num_frames - 1) * stride + 1
+
+
+def train_view(
+    height: int, width: int, num_video_frames: int, grid: Grid, rng: np.random.Generator
+) -> View:
+    """Random stride, temporal offset, short-side scale, crop position and flip."""
+    stride = int(rng.integers(grid.min_rate, grid.max_rate + 1))
+    span = _span(grid.num_frames, stride)
+    offset = int(rng.integers(0, max(num_video_frames - span, 0) + 1))
+    short = int(rng.integers(grid.jitter_min, grid.jitter_max + 1))
+    scale = short / min(height, width)  # resized frame = source * scale
+    box = min(grid.crop_size / scale, height, width)  # crop side in source pixels
+    top = float(rng.uniform(0, height - box))
+    left = float(rng.uniform(0, width - box))
+    flip = bool(rng.integers(0, 2))
+    frames = temporal_indices(num_video_frames, grid.num_frames, stride, offset)
+    return View(tuple(frames), top, left, box, box, flip)
+
+
+def eval_views(
+    height: int,
+    width: int,
+    num_video_frames: int,
+    num_frames: int,
+    stride: int,
+    crop_size: int,
+    temporal_views: int,
+    spatial_views: int,
+) -> list[View]:
+    """Deterministic test views: ``temporal_views`` evenly spaced clips x ``spatial_views`` crops.
+
+    Frames are resized so their short side equals ``crop_size`` (PySlowFast's test resize); with
+    3 spatial views the crops sit at the start, centre and end of the long side, with 1 at the
+    centre.
+    """
+    span = _span(num_frames, stride)
+    room = max(num_video_frames - span, 0)
+    box = float(min(height, width))  # short side -> crop_size, so the box is the short side
+    views = []
+    for k in range(temporal_views):
+        offset = round(k * room / (temporal_views - 1)) if temporal_views > 1 else room // 2
+        frames = tuple(temporal_indices(num_video_frames, num_frames, stride, offset))
+        for j in range(spatial_views):
+            frac = j / (spatial_views - 1) if spatial_views > 1 else 0.5
+            top, left = (height - box) * frac, (width - box) * frac
+            views.append(View(frames, top, left, box, box, False))
+    return views
+
+
+def render_view(video: np.ndarray | torch.Tensor, view: View, crop_size: int) -> torch.Tensor:
+    """Cut ``view`` out of ``video`` (T, H, W, 3) uint8 and return a normalised (3, T', S, S) float.
+
+    Only the selected frames and the crop box are touched, so a clip costs O(T' * S^2).
+    """
+    frames = torch.as_tensor(video[list(view.frames)])  # (T', H, W, 3) uint8
+    h, w = frames.shape[1], frames.shape[2]
+    top, left = math.floor(view.top), math.floor(view.left)
+    bottom = min(h, max(top + 1, round(view.top + view.height)))
+    right = min(w, max(left + 1, round(view.left + view.width)))
+    box = frames[:, top:bottom, left:right].permute(0, 3, 1, 2).float()  # (T', 3, h', w')
+    box = F.interpolate(box, size=(crop_size, crop_size), mode="bilinear", align_corners=False,
+                        antialias=box.shape[-1] > crop_size)  # fmt: skip
+    if view.flip:
+        box = box.flip(-1)
+    mean = torch.tensor(MEAN).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(STD).view(1, 3, 1, 1) * 255.0
+    return ((box - mean) / std).permute(1, 0, 2, 3).contiguous()  # (3, T', S, S)
+
+
+def slowfast_pathways(clip: torch.Tensor, alpha: int) -> list[torch.Tensor]:
+    """Pack a (C, T, S, S) clip for SlowFast: [slow = every alpha-th frame, fast = all frames].
+
+    ``::alpha`` keeps at least one slow frame even when T < alpha (the coarsest long-cycle grid).
+    """
+    return [clip[:, ::alpha].contiguous(), clip]

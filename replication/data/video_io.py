@@ -1,0 +1,137 @@
+"""Reading and writing video files: the only module that imports PyAV.
+
+Decoding failures of any kind (missing file, no video stream, corrupt or truncated data, zero
+frames) surface as one exception type, :class:`VideoError`, naming the file, so the data loader
+can count, skip and report bad videos without knowing FFmpeg's error zoo.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+class VideoError(RuntimeError):
+    """A video that cannot be decoded; ``path`` and ``reason`` say which and why."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Container-level facts about a video, read without decoding every frame."""
+
+    num_frames: int  # as declared by the container (0 when unknown)
+    fps: float
+    width: int
+    height: int
+    duration_s: float
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: int = 16, crf: int = 18) -> None:
+    """Encode ``frames`` (T, H, W, 3) uint8 RGB as H.264 mp4, atomically (temp file + rename).
+
+    H and W must be even (yuv420p). ``crf`` 18 is visually lossless; fine textures survive.
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+    _, height, width, _ = frames.shape
+    if height % 2 or width % 2:
+        raise ValueError(f"H.264 yuv420p needs even sizes, got {width}x{height}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with av.open(str(tmp), mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=Fraction(fps))
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.options = {"crf": str(crf), "preset": "veryfast"}
+            for frame in frames:
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            container.mux(stream.encode())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Read the container header; raises :class:`VideoError` when there is no video stream."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoError(path, "no video stream")
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate or stream.guessed_rate or 0)
+            duration = float(stream.duration * stream.time_base) if stream.duration else 0.0
+            if not duration and container.duration:
+                duration = container.duration / 1_000_000
+            return VideoInfo(stream.frames, fps, stream.width, stream.height, duration)
+    except VideoError:
+        raise
+    except FileNotFoundError:
+        raise VideoError(path, "file not found") from None
+    except (av.FFmpegError, OSError, ValueError, IndexError) as err:
+        raise VideoError(path, f"cannot open: {err}") from None
+
+
+def read_video(
+    path: str | Path,
+    start_s: float = 0.0,
+    end_s: float | None = None,
+    short_side: int | None = None,
+) -> tuple[np.ndarray, float]:
+    """Decode frames in ``[start_s, end_s)`` as (T, H, W, 3) uint8 RGB, plus the frame rate.
+
+    Args:
+        path: video file.
+        start_s: first timestamp to keep, in seconds (the decoder seeks to the keyframe before).
+        end_s: stop before this timestamp; None decodes to the end.
+        short_side: if set and smaller than the video's, frames are scaled (area-preserving
+            bilinear in FFmpeg) so their short side is this many pixels.
+
+    Raises:
+        VideoError: the file is missing, has no video stream, is corrupt, or yields no frames.
+    """
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoError(path, "no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            fps = float(stream.average_rate or stream.guessed_rate or 0) or 30.0
+            if start_s > 0:
+                container.seek(int(start_s / stream.time_base), stream=stream)
+            size = _scaled_size(stream.width, stream.height, short_side)
+            frames = []
+            for frame in container.decode(stream):
+                t = float(frame.pts * stream.time_base) if frame.pts is not None else None
+                if t is not None and t < start_s - 1e-6:
+                    continue
+                if end_s is not None and t is not None and t >= end_s:
+                    break
+                frames.append(frame.to_ndarray(format="rgb24", width=size[0], height=size[1]))
+    except VideoError:
+        raise
+    except FileNotFoundError:
+        raise VideoError(path, "file not found") from None
+    except (av.FFmpegError, OSError, ValueError, IndexError, MemoryError) as err:
+        raise VideoError(path, f"cannot decode: {err}") from None
+    if not frames:
+        raise VideoError(path, "no frames decoded")
+    return np.stack(frames), fps
+
+
+def _scaled_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
+    if short_side is None or min(width, height) <= short_side:
+        return width, height
+    scale = short_side / min(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
