@@ -65,6 +65,30 @@ class DataConfig(BaseModel):
     train_jitter_scales: Pair = Field(
         (256, 320), description="[min, max] short side of the random training resize, in pixels"
     )
+    format: Literal["auto", "csv", "kinetics", "ssv2", "charades", "folder"] = Field(
+        "auto", description="annotation format; 'auto' guesses from the file"
+    )
+    train_annotations: str = Field(
+        "data/synthetic/train.csv", description="training annotation file (or folder), path"
+    )
+    val_annotations: str = Field(
+        "data/synthetic/val.csv", description="validation/test annotation file (or folder), path"
+    )
+    video_root: str = Field(
+        "", description="folder video paths are relative to; '' = beside annotations"
+    )
+    num_workers: int = Field(
+        -1, ge=-1, description="loader worker processes; -1 chooses for the machine"
+    )
+    pin_memory: bool = Field(True, description="pin host memory for GPU copies (ignored on CPU)")
+    prefetch_factor: int = Field(2, gt=0, description="batches each worker prepares ahead")
+    cache: Literal["auto", "on", "off"] = Field(
+        "auto", description="decoded-frame cache; 'auto' uses it when it fits in cache_max_gb"
+    )
+    cache_max_gb: float = Field(4.0, ge=0, description="largest automatic frame cache, in GiB")
+    cache_dir: str = Field(
+        "", description="frame cache folder; '' = .frame_cache beside annotations"
+    )
 
 
 class TrainConfig(BaseModel):

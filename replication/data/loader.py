@@ -83,7 +83,7 @@ def build_train_loader(
         len(dataset), train_batch_sizes(epoch), seed=seed, rank=rank, world_size=world_size
     )
     sampler.set_epoch(epoch.epoch)
-    return _loader(dataset, sampler, settings)
+    return make_loader(dataset, sampler, settings)
 
 
 def build_eval_loader(
@@ -92,10 +92,11 @@ def build_eval_loader(
     """Sequential loader over (video, view) items of an evaluation data set, sharded by rank."""
     indices = list(range(rank, len(dataset), world))
     batches = [indices[i : i + batch_size] for i in range(0, len(indices), batch_size)]
-    return _loader(dataset, batches, settings)
+    return make_loader(dataset, batches, settings)
 
 
-def _loader(dataset: ClipDataset, batch_sampler, settings: LoaderSettings) -> DataLoader:
+def make_loader(dataset: ClipDataset, batch_sampler, settings: LoaderSettings) -> DataLoader:
+    """A DataLoader over ``batch_sampler``'s batches with the project's collate function."""
     workers = settings.num_workers
     return DataLoader(
         dataset,

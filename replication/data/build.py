@@ -1,0 +1,92 @@
+"""From a config to data sets: annotations, frame source (cache or files), clip data set.
+
+The one place that turns ``data.*`` keys into objects, so the trainer, the loader benchmark and
+the checks build data the same way.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal
+
+from replication.config import RunConfig
+from replication.data.annotations import VideoTable, load_table
+from replication.data.dataset import ClipDataset
+from replication.data.frames import DecodedFrames, FrameCache, FrameSource, estimated_cache_bytes
+from replication.data.transforms import Grid
+
+Split = Literal["train", "val"]
+
+
+def annotation_path(cfg: RunConfig, split: Split) -> Path:
+    """Annotation file (or folder) of ``split``."""
+    return Path(cfg.data.train_annotations if split == "train" else cfg.data.val_annotations)
+
+
+def load_split(cfg: RunConfig, split: Split) -> VideoTable:
+    """Read the annotations of ``split`` with the configured format and video root."""
+    data = cfg.data
+    return load_table(
+        annotation_path(cfg, split),
+        None if data.format == "auto" else data.format,
+        data.video_root or None,
+    )
+
+
+def cache_short_side(cfg: RunConfig) -> int:
+    """Frames are cached at the largest short side any grid or test view resizes to."""
+    return max(cfg.data.train_jitter_scales[1], cfg.data.test_crop_size)
+
+
+def frame_source(
+    cfg: RunConfig, table: VideoTable, split: Split, progress: bool = True, cache: str | None = None
+) -> FrameSource:
+    """The decoded-frame cache when configured (or when it fits, for 'auto'), else the files."""
+    mode = cache or cfg.data.cache
+    short = cache_short_side(cfg)
+    if mode == "auto":
+        limit = cfg.data.cache_max_gb * 2**30
+        mode = "on" if estimated_cache_bytes(table.records, short) <= limit else "off"
+    if mode == "off":
+        return DecodedFrames(table.records, short_side=short)
+    root = Path(cfg.data.cache_dir) if cfg.data.cache_dir else _default_cache_root(cfg, split)
+    if progress:
+        print(f"frame cache: {root / split}", file=sys.stderr)
+    return FrameCache.build(table.records, root / split, short, progress=progress)
+
+
+def _default_cache_root(cfg: RunConfig, split: Split) -> Path:
+    path = annotation_path(cfg, split)
+    return (path if path.is_dir() else path.parent) / ".frame_cache"
+
+
+def build_dataset(
+    cfg: RunConfig,
+    split: Split,
+    *,
+    slowfast_alpha: int | None = None,
+    views: tuple[int, int] = (1, 1),
+    progress: bool = True,
+    cache: str | None = None,
+) -> ClipDataset:
+    """A training (``split='train'``) or evaluation clip data set for ``cfg``.
+
+    Evaluation uses the base shape: ``data.num_frames`` at ``data.sampling_rate`` and the test
+    crop, with ``views`` = (temporal clips, spatial crops) per video.
+    """
+    table = load_split(cfg, split)
+    source = frame_source(cfg, table, split, progress=progress, cache=cache)
+    d = cfg.data
+    eval_grid = Grid(d.num_frames, d.test_crop_size, d.sampling_rate, d.sampling_rate,
+                     d.test_crop_size, d.test_crop_size)  # fmt: skip
+    return ClipDataset(
+        source,
+        [r.labels for r in table.records],
+        len(table.class_names),
+        mode="train" if split == "train" else "eval",
+        multi_label=table.multi_label,
+        slowfast_alpha=slowfast_alpha,
+        eval_grid=eval_grid,
+        views=views,
+    )
