@@ -43,6 +43,11 @@ def _listlike_to_tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+def _on_off(value: Any) -> Any:
+    # YAML 1.1 reads a bare on/off as a boolean; the user meant the word.
+    return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+
 _AsTuple = BeforeValidator(_listlike_to_tuple)
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -82,7 +87,7 @@ class DataConfig(BaseModel):
     )
     pin_memory: bool = Field(True, description="pin host memory for GPU copies (ignored on CPU)")
     prefetch_factor: int = Field(2, gt=0, description="batches each worker prepares ahead")
-    cache: Literal["auto", "on", "off"] = Field(
+    cache: Annotated[Literal["auto", "on", "off"], BeforeValidator(_on_off)] = Field(
         "auto", description="decoded-frame cache; 'auto' uses it when it fits in cache_max_gb"
     )
     cache_max_gb: float = Field(4.0, ge=0, description="largest automatic frame cache, in GiB")
