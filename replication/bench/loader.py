@@ -21,7 +21,7 @@ import torch
 from replication.config import load_config
 from replication.data.build import build_dataset
 from replication.data.loader import LoaderSettings, make_loader, train_batch_sizes, train_grids
-from replication.data.sampler import ShortCycleBatchSampler
+from replication.data.sampler import ClipRequest
 from replication.errors import ConfigError
 from replication.schedule import build_schedule
 
@@ -38,12 +38,19 @@ def grid_batches(cfg) -> list[tuple]:
 
 
 def measure(dataset, grid, batch_size: int, batches: int, settings: LoaderSettings) -> dict:
-    """Time ``batches`` batches at one grid after one warm-up batch (worker start-up)."""
+    """Time ``batches`` batches at one grid after one warm-up batch (worker start-up).
+
+    Clips are drawn with replacement, so a small data set still fills the large coarse batches.
+    """
     dataset.set_grids([grid])
-    sampler = ShortCycleBatchSampler(len(dataset), [batch_size], seed=0)
-    if len(sampler) < batches + 1:
-        raise ValueError(f"data set too small for {batches + 1} batches of {batch_size}")
-    it = iter(make_loader(dataset, sampler, settings))
+    gen = torch.Generator().manual_seed(0)
+    requests = [
+        [ClipRequest(int(i), 0, int(s)) for i, s in zip(
+            torch.randint(len(dataset), (batch_size,), generator=gen),
+            torch.randint(2**62, (batch_size,), generator=gen), strict=True)]
+        for _ in range(batches + 1)
+    ]  # fmt: skip
+    it = iter(make_loader(dataset, requests, settings))
     next(it)
     start = time.perf_counter()
     clips = sum(len(next(it)["index"]) for _ in range(batches))
