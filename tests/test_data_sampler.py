@@ -81,3 +81,10 @@ def test_len_is_what_iteration_yields(n, sizes):
 def test_rejects_empty_batches():
     with pytest.raises(ValueError, match="positive"):
         ShortCycleBatchSampler(10, [4, 0])
+
+
+def test_resume_mid_epoch_yields_the_remaining_batches():
+    full = run_epoch(ShortCycleBatchSampler(300, [8, 4, 2], seed=2), 3)
+    sampler = ShortCycleBatchSampler(300, [8, 4, 2], seed=2)
+    sampler.set_epoch(3, start_batch=7)
+    assert list(sampler) == full[7:]

@@ -73,13 +73,19 @@ class ShortCycleBatchSampler(Sampler[list[ClipRequest]]):
         self.batch_sizes = tuple(batch_sizes)
         self.seed = seed
         self.epoch = 0
+        self.start_batch = 0
         self._indices = DistributedSampler(
             range(num_samples), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed
         )
 
-    def set_epoch(self, epoch: int) -> None:
-        """Reshuffle for ``epoch`` (call before iterating, as with DistributedSampler)."""
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Reshuffle for ``epoch`` (call before iterating, as with DistributedSampler).
+
+        ``start_batch`` resumes mid-epoch: the first batches are skipped without being loaded,
+        and the rest are exactly those an uninterrupted epoch would have yielded.
+        """
         self.epoch = epoch
+        self.start_batch = start_batch
         self._indices.set_epoch(epoch)
 
     def __len__(self) -> int:
@@ -93,4 +99,6 @@ class ShortCycleBatchSampler(Sampler[list[ClipRequest]]):
             grid = step % len(self.batch_sizes)
             size = self.batch_sizes[grid]
             draws = torch.randint(0, 2**62, (size,), generator=seeds).tolist()
-            yield [ClipRequest(next(indices), grid, s) for s in draws]
+            batch = [ClipRequest(next(indices), grid, s) for s in draws]
+            if step >= self.start_batch:
+                yield batch
