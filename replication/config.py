@@ -29,9 +29,11 @@ from replication.schedule import build_schedule
 __all__ = [
     "ConfigError",
     "DataConfig",
+    "ModelConfig",
     "MultigridConfig",
     "RunConfig",
     "SolverConfig",
+    "TestConfig",
     "TrainConfig",
     "load_config",
     "parse_override",
@@ -108,6 +110,39 @@ class TrainConfig(BaseModel):
         10, gt=0, description="epochs between checkpoints without long cycle"
     )
     seed: int = Field(0, ge=0, description="random seed for model init, sampling and augmentation")
+    log_period: int = Field(10, gt=0, description="iterations between 'train' events")
+    precise_bn: bool = Field(True, description="recompute BN statistics before evals/checkpoints")
+    precise_bn_batches: int = Field(200, gt=0, description="batches of the precise-BN pass")
+    mixed_precision: bool = Field(True, description="bf16/fp16 autocast on CUDA (off on CPU)")
+    channels_last: bool = Field(True, description="channels-last 3D memory format on CUDA")
+    deterministic: bool = Field(False, description="deterministic kernels (slower; exact resume)")
+    auto_resume: bool = Field(True, description="resume from the run folder's last checkpoint")
+
+
+class ModelConfig(BaseModel):
+    """Backbone built from pytorchvideo (every head pools adaptively, so every grid runs)."""
+
+    model_config = _FROZEN
+
+    arch: Literal["slow", "i3d", "slowfast", "x3d", "r2plus1d", "csn"] = Field(
+        "slowfast", description="backbone family"
+    )
+    depth: int = Field(50, gt=0, description="ResNet depth (18, 50, 101) or X3D size in blocks")
+    width: int = Field(64, gt=0, description="stem channels; the network scales with it")
+    num_classes: int = Field(0, ge=0, description="output classes; 0 takes them from the data")
+    dropout: float = Field(0.5, ge=0, lt=1, description="dropout before the classifier")
+    slowfast_alpha: int = Field(4, gt=0, description="SlowFast: fast/slow frame-rate ratio")
+    slowfast_beta_inv: int = Field(8, gt=0, description="SlowFast: slow/fast channel ratio")
+
+
+class TestConfig(BaseModel):
+    """Final multi-view test at the base shape."""
+
+    model_config = _FROZEN
+
+    num_ensemble_views: int = Field(10, gt=0, description="temporal clips per test video")
+    num_spatial_crops: int = Field(3, gt=0, description="spatial crops per clip (1 or 3)")
+    batch_size: int = Field(16, gt=0, description="global test batch, in clips")
 
 
 class SolverConfig(BaseModel):
@@ -166,7 +201,9 @@ class RunConfig(BaseModel):
     model_config = _FROZEN
 
     data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    test: TestConfig = Field(default_factory=TestConfig)
     solver: SolverConfig = Field(default_factory=SolverConfig)
     multigrid: MultigridConfig = Field(default_factory=MultigridConfig)
 

@@ -52,7 +52,7 @@ def test_override_errors_name_the_override():
 
 BAD = {
     "unknown key": ("data:\n  num_frame: 8\n", "data.num_frame", "unknown key (did you mean data.num_frames?)"),
-    "unknown section": ("model:\n  depth: 50\n", "model", "unknown key"),
+    "unknown section": ("optimizer:\n  lr: 1\n", "optimizer", "unknown key"),
     "wrong type": ("data:\n  num_frames: eight\n", "data.num_frames", "valid integer"),
     "bool for int": ("train:\n  num_gpus: true\n", "train.num_gpus", "valid integer"),
     "non-increasing steps": ("solver:\n  steps: [0, 50, 50, 90]\n", "solver.steps", "strictly increasing"),
