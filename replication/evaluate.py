@@ -1,0 +1,77 @@
+"""Evaluation: per-video scores from one or many views, then top-1/top-5 or mean AP.
+
+Views of a video are combined as the reference does: single-label scores average the softmax
+over views; multi-label (Charades) scores take the maximum sigmoid over views. Items the loader
+marked invalid (undecodable videos) are left out and counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+
+
+@torch.no_grad()
+def collect_scores(
+    forward: Callable[[Any], torch.Tensor], batches: Iterable[dict[str, Any]], multi_label: bool
+) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor], int]:
+    """Run ``forward`` over evaluation batches; returns per-video scores, labels, invalid count."""
+    scores: dict[int, torch.Tensor] = {}
+    labels: dict[int, torch.Tensor] = {}
+    invalid = 0
+    for batch in batches:
+        logits = forward(batch["video"]).float().cpu()
+        probs = logits.sigmoid() if multi_label else logits.softmax(-1)
+        for i, (index, ok) in enumerate(zip(batch["index"].tolist(), batch["valid"].tolist(),
+                                            strict=True)):  # fmt: skip
+            if not ok:
+                invalid += 1
+                continue
+            if index in scores:
+                prev = scores[index]
+                scores[index] = torch.maximum(prev, probs[i]) if multi_label else prev + probs[i]
+            else:
+                scores[index] = probs[i].clone()
+                labels[index] = batch["label"][i]
+    return scores, labels, invalid
+
+
+def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> dict:
+    """Top-k accuracy in percent for (N, C) scores and (N,) class labels.
+
+    >>> topk_accuracy(torch.tensor([[0.1, 0.9], [0.8, 0.2]]), torch.tensor([1, 1]), ks=(1, 2))
+    {'top1': 50.0, 'top2': 100.0}
+    """
+    ranked = scores.topk(min(max(ks), scores.shape[1]), dim=1).indices
+    hits = ranked == labels.view(-1, 1)
+    return {f"top{k}": 100.0 * hits[:, :k].any(1).float().mean().item() for k in ks}
+
+
+def mean_average_precision(scores: torch.Tensor, targets: torch.Tensor) -> float:
+    """Mean over classes (with at least one positive) of average precision, in percent."""
+    aps = []
+    for c in range(scores.shape[1]):
+        positives = targets[:, c] > 0
+        if not positives.any():
+            continue
+        order = scores[:, c].argsort(descending=True)
+        hit = positives[order].float()
+        precision = hit.cumsum(0) / torch.arange(1, len(hit) + 1)
+        aps.append((precision * hit).sum().item() / hit.sum().item())
+    return 100.0 * sum(aps) / len(aps) if aps else 0.0
+
+
+def evaluate(
+    forward: Callable[[Any], torch.Tensor], batches: Iterable[dict[str, Any]], multi_label: bool
+) -> dict[str, float]:
+    """Metrics over all videos: ``top1``/``top5`` or ``mAP``, plus ``videos`` and ``invalid``."""
+    scores, labels, invalid = collect_scores(forward, batches, multi_label)
+    if not scores:
+        return {"videos": 0, "invalid": invalid}
+    order = sorted(scores)
+    s = torch.stack([scores[i] for i in order])
+    y = torch.stack([labels[i] for i in order])
+    metrics = {"mAP": mean_average_precision(s, y)} if multi_label else topk_accuracy(s, y, (1, 5))
+    return {**metrics, "videos": len(order), "invalid": invalid}
