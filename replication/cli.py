@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from replication.config import load_config
 from replication.config_docs import config_reference, config_schema
@@ -24,6 +25,19 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
         print(json.dumps(schedule_to_json(schedule), indent=1))
     else:
         print(schedule_table(schedule, cfg.data.sampling_rate, title=f"== {args.config} =="))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, args.set)
+    # Imported here: torch and pytorchvideo take seconds to import, the other commands need neither.
+    from replication.train import train
+
+    summary = train(cfg, Path(args.run_dir), progress=not args.quiet)
+    if summary is None:
+        print(f"stopped; resume with the same command (run folder {args.run_dir})", file=sys.stderr)
+        return 3
+    print(json.dumps(summary["metrics"]))
     return 0
 
 
@@ -64,6 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="training clips per epoch for the cost estimate (default: %(default)s)",
     )
     p.set_defaults(func=_cmd_schedule)
+
+    p = commands.add_parser("train", help="train a config in a run folder (resumes if present)")
+    p.add_argument("config", help="experiment YAML")
+    p.add_argument("--run-dir", required=True, help="run folder: events, checkpoints, summary")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key (repeatable)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_train)
 
     p = commands.add_parser("config-schema", help="print the JSON schema of experiment configs")
     p.set_defaults(func=_cmd_config_schema)

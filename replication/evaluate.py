@@ -24,8 +24,9 @@ def collect_scores(
     for batch in batches:
         logits = forward(batch["video"]).float().cpu()
         probs = logits.sigmoid() if multi_label else logits.softmax(-1)
-        for i, (index, ok) in enumerate(zip(batch["index"].tolist(), batch["valid"].tolist(),
-                                            strict=True)):  # fmt: skip
+        for i, (index, ok) in enumerate(
+            zip(batch["index"].tolist(), batch["valid"].tolist(), strict=True)
+        ):
             if not ok:
                 invalid += 1
                 continue

@@ -1,9 +1,9 @@
 """Inference cost per clip, the x-axis of the paper's speed/accuracy comparisons (Wu et al. 2020).
 
-This is the only module that imports fvcore. Counts follow fvcore's convention, which is also
-the paper's: one multiply-add is one FLOP. fvcore skips the ops it has no formula for
-(pooling, elementwise add, X3D's Swish and sigmoid); they are a small fraction of a video
-network's cost and their warnings are silenced here.
+fvcore enters here for FLOP counting (and in ``norm.py`` for precise BN only). Counts follow
+fvcore's convention, which is also the paper's: one multiply-add is one FLOP. fvcore skips the
+ops it has no formula for (pooling, elementwise add, X3D's Swish and sigmoid); they are a small
+fraction of a video network's cost and their warnings are silenced here.
 """
 
 from __future__ import annotations
