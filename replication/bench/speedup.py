@@ -1,0 +1,114 @@
+"""Measured multigrid speedup: baseline vs long+short cycle, same machine, one invocation.
+
+``python -m replication.bench.speedup [--config config/smoke/baseline.yaml] [--set k=v ...]``
+trains the config as the baseline and again with long + short cycles (one after the other,
+never side by side), then prints and saves wall-clock, iterations, training FLOPs, measured and
+theoretical speedup and their ratio, accuracy, and the share of each step spent waiting for data,
+per grid. Numbers come from the runs' event logs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from replication import events as ev
+from replication.config import load_config
+from replication.data.build import load_split
+from replication.errors import ConfigError
+from replication.schedule import build_schedule
+from replication.train import train
+
+VARIANTS = {
+    "baseline": ["multigrid.long_cycle=false", "multigrid.short_cycle=false"],
+    "long+short": ["multigrid.long_cycle=true", "multigrid.short_cycle=true"],
+}
+
+
+def summarize(run_dir: Path) -> dict:
+    """Timing, work and accuracy of one finished run, from its event log."""
+    log = ev.read_events(run_dir / "events.jsonl")
+    end = next(e for e in reversed(log) if e["event"] == ev.RUN_END)
+    train_s = sum(e["epoch_s"] for e in log if e["event"] == ev.EPOCH)
+    per_grid: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
+    for e in log:
+        if e["event"] == ev.TRAIN:
+            row = per_grid[(e["num_frames"], e["crop_size"])]
+            row[0] += e["data_time_s"]
+            row[1] += e["compute_time_s"]
+            row[2] += e["batch_size"]
+    waits = {
+        f"{t}x{s}": {"data_wait_share": d / (d + c), "clips_per_s": n / (d + c)}
+        for (t, s), (d, c, n) in sorted(per_grid.items())
+    }
+    return {
+        "train_s": train_s,
+        "wall_s": end["wall_s"],
+        "iterations": end["step"],
+        "train_gflops": end["train_gflops"],
+        "metrics": end["metrics"],
+        "grids": waits,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; see the module docstring."""
+    parser = argparse.ArgumentParser(
+        prog="python -m replication.bench.speedup", description=__doc__
+    )
+    parser.add_argument("--config", default="config/smoke/baseline.yaml")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--runs", type=Path, default=Path("results/bench/speedup-runs"))
+    parser.add_argument("--out", type=Path, default=Path("results/bench/speedup.json"))
+    args = parser.parse_args(argv)
+    results = {}
+    try:
+        for name, overrides in VARIANTS.items():
+            cfg = load_config(args.config, [*args.set, "train.log_period=1", *overrides])
+            clips = len(load_split(cfg, "train").records)
+            theory = build_schedule(cfg, clips_per_epoch=clips).cost.speedup
+            run_dir = args.runs / name.replace("+", "_")
+            print(f"== training {name} in {run_dir}", file=sys.stderr, flush=True)
+            train(cfg, run_dir)
+            results[name] = {**summarize(run_dir), "theoretical_speedup": theory}
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    base, mg = results["baseline"], results["long+short"]
+    measured = base["train_s"] / mg["train_s"]
+    report = {
+        "config": args.config,
+        "overrides": args.set,
+        "runs": results,
+        "measured_speedup": measured,
+        "theoretical_speedup": mg["theoretical_speedup"],
+        "ratio": measured / mg["theoretical_speedup"],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(f".{args.out.name}.tmp")
+    tmp.write_text(json.dumps(report, indent=1))
+    tmp.replace(args.out)
+    for name, r in results.items():
+        acc = r["metrics"].get("top1", r["metrics"].get("mAP"))
+        print(
+            f"{name:11s} train {r['train_s']:8.1f} s  wall {r['wall_s']:8.1f} s  "
+            f"iterations {r['iterations']:6d}  {r['train_gflops']:10.1f} GFLOP  top-1 {acc:.1f}"
+        )
+        for grid, g in r["grids"].items():
+            print(
+                f"    grid {grid:8s} data wait {100 * g['data_wait_share']:5.1f} %  "
+                f"{g['clips_per_s']:7.1f} clips/s"
+            )
+    print(
+        f"measured speedup {measured:.2f}x, theoretical {mg['theoretical_speedup']:.2f}x, "
+        f"ratio {report['ratio']:.2f}; saved {args.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
