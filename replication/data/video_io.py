@@ -55,12 +55,36 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int = 16, crf: int = 
             stream = container.add_stream("libx264", rate=Fraction(fps))
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             stream.options = {"crf": str(crf), "preset": "veryfast"}
-            for frame in frames:
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            for index, frame in enumerate(frames):
+                yuv = av.VideoFrame.from_ndarray(_rgb_to_yuv420p(frame), format="yuv420p")
+                yuv.pts = index
+                container.mux(stream.encode(yuv))
             container.mux(stream.encode())
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 limited-range YUV 4:2:0, packed as PyAV's ``yuv420p`` array (H * 3/2, W).
+
+    Done in numpy because PyAV's own RGB conversion gave noticeably different frames (up to
+    3.5 grey levels on average) for the same input within one process. libx264 itself still
+    varies slightly between encodes in one process (about 0.1-0.3 grey levels on average after
+    decoding), so generated files are reproducible to codec noise, not bit for bit.
+    """
+    x = rgb.astype(np.float32)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
+    u = 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
+    v = 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255
+    h, w = y.shape
+
+    def half(plane: np.ndarray) -> np.ndarray:
+        return plane.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+
+    planes = [np.rint(p).clip(0, 255).astype(np.uint8).ravel() for p in (y, half(u), half(v))]
+    return np.concatenate(planes).reshape(h * 3 // 2, w)
 
 
 def probe(path: str | Path) -> VideoInfo:
