@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from replication import events as ev
 from replication.checkpoint import (
@@ -35,6 +36,7 @@ from replication.data.dataset import BadVideoManifest
 from replication.data.loader import (
     LoaderSettings,
     build_eval_loader,
+    build_precise_bn_loader,
     build_train_loader,
     loader_key,
 )
@@ -90,6 +92,8 @@ def train(
         weight_decay=cfg.solver.weight_decay,
     )
     settings = LoaderSettings.auto(cfg.data.num_workers, device.type == "cuda")
+    if device.type == "cpu":  # leave the loader workers their cores; oversubscription is slower
+        torch.set_num_threads(max(1, _cpu_count() - settings.num_workers))
 
     # ---- resume
     start_epoch, start_batch, step, wall_before, train_gflops = 0, 0, 0, 0.0, 0.0
@@ -128,9 +132,12 @@ def train(
             set_bn_mode(net.model, plan.bn, world_size)
             net.bn_mode = plan.bn
             net.rewrap()
+            stop = _phase_stop(schedule, epoch, d.sampling_rate, d.train_jitter_scales[1])
             loader = build_train_loader(
                 train_set,
                 plan,
+                stop_epoch=stop,
+                start_batch=start_batch,
                 sampling_rate=d.sampling_rate,
                 jitter_max=d.train_jitter_scales[1],
                 seed=cfg.train.seed,
@@ -138,6 +145,7 @@ def train(
                 rank=rank,
                 world_size=world_size,
             )
+            batches = iter(loader)
             log.write(
                 ev.PHASE,
                 epoch=epoch,
@@ -148,11 +156,20 @@ def train(
                 bn={"kind": plan.bn.kind, "splits": plan.bn.splits},
                 short_cycle=[g.crop_size for g in plan.short_cycle or ()],
             )
-        loader.batch_sampler.set_epoch(epoch, start_batch)
-        iters = len(loader.batch_sampler)
+        iters = loader.batch_sampler.batches_per_epoch
         net.model.train()
         losses, clips, epoch_start, tick = [], 0, time.perf_counter(), time.perf_counter()
-        for it, batch in enumerate(loader, start=start_batch):
+        bar = tqdm(
+            total=iters,
+            initial=start_batch,
+            desc=f"epoch {epoch}/{schedule.max_epoch}",
+            unit="it",
+            leave=False,
+            disable=not (progress and rank == 0),
+        )
+        for it in range(start_batch, iters):
+            batch = next(batches)
+            bar.update()
             data_time = time.perf_counter() - tick
             lr = schedule.lr_at(epoch + it / iters)
             for group in optimizer.param_groups:
@@ -191,18 +208,21 @@ def train(
                     wall_before + time.perf_counter() - started,
                     train_gflops,
                 )
+                bar.close()
                 log.close()
                 return None
             tick = time.perf_counter()
+        bar.close()
         start_batch = 0
 
         # ---- end of epoch: statistics, evaluation and checkpoint as the schedule says
         if plan.eval or plan.checkpoint:
-            grids = len(loader.dataset.grids)
-            count = min(cfg.train.precise_bn_batches, len(loader.batch_sampler) // grids)
+            count = min(cfg.train.precise_bn_batches, iters)
             if cfg.train.precise_bn and count > 0:
-                loader.batch_sampler.set_epoch(epoch)  # full epoch, from its first batch
-                precise_bn(net.model, _precise_batches(loader, net), count)
+                precise = build_precise_bn_loader(
+                    train_set, plan, count, seed=cfg.train.seed, rank=rank, world_size=world_size
+                )
+                precise_bn(net.model, (to_device(b["video"], net.device) for b in precise), count)
             aggregate_sub_bn_stats(net.model)
         wall = wall_before + time.perf_counter() - started
         log.write(
@@ -249,6 +269,10 @@ def train(
     return summary
 
 
+def _cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _load_model(model, state: dict, plan: EpochPlan, world_size: int) -> None:
     """Restore weights: in the saved BN form when the resumed epoch uses it, else normal form."""
     if state["bn_mode"] == [plan.bn.kind, plan.bn.splits, plan.bn.sync_devices]:
@@ -258,12 +282,16 @@ def _load_model(model, state: dict, plan: EpochPlan, world_size: int) -> None:
         load_normal_state_dict(model, state["model"])
 
 
-def _precise_batches(loader, net):
-    """Batches at the current long-cycle shape without short cycles (the full-size grid)."""
-    full = len(loader.dataset.grids) - 1
-    for batch in loader:
-        if int(batch["grid"][0]) == full:
-            yield to_device(batch["video"], net.device)
+def _phase_stop(schedule, epoch: int, sampling_rate: int, jitter_max: int) -> int:
+    """First epoch after ``epoch`` whose loader differs (the end of its long-cycle phase)."""
+    key = loader_key(schedule.epochs[epoch], sampling_rate, jitter_max)
+    stop = epoch + 1
+    while (
+        stop < schedule.max_epoch
+        and loader_key(schedule.epochs[stop], sampling_rate, jitter_max) == key
+    ):
+        stop += 1
+    return stop
 
 
 def _evaluate(cfg: RunConfig, net, val_set, settings, rank, world, views) -> dict[str, float]:

@@ -7,13 +7,15 @@ rebuilt then (and only then: :func:`loader_key` tells), so workers restart with 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from replication.data.dataset import ClipDataset, collate_clips
-from replication.data.sampler import ShortCycleBatchSampler
+from replication.data.sampler import ClipRequest, ShortCycleBatchSampler
 from replication.data.transforms import Grid
 from replication.schedule import EpochPlan
 
@@ -66,10 +68,38 @@ def loader_key(epoch: EpochPlan, sampling_rate: int, jitter_max: int) -> tuple:
     return (tuple(train_grids(epoch, sampling_rate, jitter_max)), tuple(train_batch_sizes(epoch)))
 
 
+class PhaseBatchSampler(Sampler[list[ClipRequest]]):
+    """The batches of several consecutive epochs of one phase, back to back.
+
+    One iterator spans the whole long-cycle phase, so loader workers prefetch the next epoch's
+    first batches while the current epoch ends; a fresh iterator per epoch would make the first
+    (and, with short cycles, largest) batch of every epoch wait for data, which dominates when
+    epochs are a few iterations long, as the coarse phases of a small data set are.
+    """
+
+    def __init__(self, epochs: ShortCycleBatchSampler, first: int, stop: int, start_batch: int = 0):
+        self.epochs, self.first, self.stop, self.start_batch = epochs, first, stop, start_batch
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Iterations in each epoch of the phase."""
+        return len(self.epochs)
+
+    def __len__(self) -> int:
+        return len(self.epochs) * (self.stop - self.first) - self.start_batch
+
+    def __iter__(self) -> Iterator[list[ClipRequest]]:
+        for epoch in range(self.first, self.stop):
+            self.epochs.set_epoch(epoch, self.start_batch if epoch == self.first else 0)
+            yield from self.epochs
+
+
 def build_train_loader(
     dataset: ClipDataset,
     epoch: EpochPlan,
     *,
+    stop_epoch: int,
+    start_batch: int = 0,
     sampling_rate: int,
     jitter_max: int,
     seed: int,
@@ -77,13 +107,36 @@ def build_train_loader(
     rank: int = 0,
     world_size: int = 1,
 ) -> DataLoader:
-    """A loader for ``epoch``'s phase; call ``loader.batch_sampler.set_epoch(e)`` every epoch."""
+    """A loader over epochs ``[epoch.epoch, stop_epoch)`` of one phase (same grids throughout)."""
     dataset.set_grids(train_grids(epoch, sampling_rate, jitter_max))
     sampler = ShortCycleBatchSampler(
         len(dataset), train_batch_sizes(epoch), seed=seed, rank=rank, world_size=world_size
     )
+    return make_loader(
+        dataset, PhaseBatchSampler(sampler, epoch.epoch, stop_epoch, start_batch), settings
+    )
+
+
+def build_precise_bn_loader(
+    dataset: ClipDataset,
+    epoch: EpochPlan,
+    num_batches: int,
+    *,
+    seed: int,
+    rank: int = 0,
+    world_size: int = 1,
+) -> DataLoader:
+    """Batches at the phase's own shape, without short cycles (as the reference's precise BN).
+
+    Loaded in the main process: a short pass that should not disturb the training workers.
+    """
+    full = len(dataset.grids) - 1  # the last grid of a short cycle is the phase's full size
+    sampler = ShortCycleBatchSampler(
+        len(dataset), [epoch.per_gpu_batch_size], seed=seed + 1, rank=rank, world_size=world_size
+    )
     sampler.set_epoch(epoch.epoch)
-    return make_loader(dataset, sampler, settings)
+    batches = [[r._replace(grid=full) for r in b] for b in islice(sampler, num_batches)]
+    return make_loader(dataset, batches, LoaderSettings(num_workers=0, pin_memory=False))
 
 
 def build_eval_loader(
@@ -104,6 +157,8 @@ def make_loader(dataset: ClipDataset, batch_sampler, settings: LoaderSettings) -
         num_workers=workers,
         pin_memory=settings.pin_memory,
         prefetch_factor=settings.prefetch_factor if workers else None,
-        persistent_workers=False,
+        # Workers outlive an epoch: restarting them costs the first batch of every epoch its
+        # start-up time, which with multigrid's short coarse epochs was most of the data wait.
+        persistent_workers=workers > 0,
         collate_fn=collate_clips,
     )
