@@ -51,6 +51,19 @@ def _cmd_config_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "config", help="experiment YAML, e.g. config/kinetics/slowfast_8x8_r50_multigrid.yaml"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key (repeatable)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(
@@ -60,16 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("schedule", help="print the multigrid schedule of a config")
-    p.add_argument(
-        "config", help="experiment YAML, e.g. config/kinetics/slowfast_8x8_r50_multigrid.yaml"
-    )
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a key (repeatable)",
-    )
+    _config_arguments(p)
     p.add_argument("--json", action="store_true", help="print the machine-readable document")
     p.add_argument(
         "--clips-per-epoch",

@@ -341,30 +341,26 @@ def _build_x3d(cfg: ModelConfig) -> nn.Module:
     return model
 
 
-def _build_r2plus1d(cfg: ModelConfig) -> nn.Module:
-    return create_r2plus1d(
-        model_depth=cfg.depth,
-        model_num_class=cfg.num_classes,
-        dropout_rate=cfg.dropout,
-        norm=cfg.norm,
-        stem_dim_out=cfg.width,
-        head_pool=nn.AdaptiveAvgPool3d,
-        head_output_size=(1, 1, 1),
-        head_activation=cfg.head_activation,
-    )
+def _factorized(create: Callable[..., nn.Module]) -> Callable[[ModelConfig], nn.Module]:
+    """R(2+1)D and CSN share one builder signature; only the pytorchvideo factory differs."""
+
+    def build(cfg: ModelConfig) -> nn.Module:
+        return create(
+            model_depth=cfg.depth,
+            model_num_class=cfg.num_classes,
+            dropout_rate=cfg.dropout,
+            norm=cfg.norm,
+            stem_dim_out=cfg.width,
+            head_pool=nn.AdaptiveAvgPool3d,
+            head_output_size=(1, 1, 1),
+            head_activation=cfg.head_activation,
+        )
+
+    return build
 
 
-def _build_csn(cfg: ModelConfig) -> nn.Module:
-    return create_csn(
-        model_depth=cfg.depth,
-        model_num_class=cfg.num_classes,
-        dropout_rate=cfg.dropout,
-        norm=cfg.norm,
-        stem_dim_out=cfg.width,
-        head_pool=nn.AdaptiveAvgPool3d,
-        head_output_size=(1, 1, 1),
-        head_activation=cfg.head_activation,
-    )
+_build_r2plus1d = _factorized(create_r2plus1d)
+_build_csn = _factorized(create_csn)
 
 
 _BUILDERS: dict[str, Callable[[ModelConfig], nn.Module]] = {
