@@ -88,7 +88,7 @@ class DataConfig(BaseModel):
         -1, ge=-1, description="loader worker processes; -1 chooses for the machine"
     )
     pin_memory: bool = Field(True, description="pin host memory for GPU copies (ignored on CPU)")
-    prefetch_factor: int = Field(2, gt=0, description="batches each worker prepares ahead")
+    prefetch_factor: int = Field(4, gt=0, description="batches each worker prepares ahead")
     cache: Annotated[Literal["auto", "on", "off"], BeforeValidator(_on_off)] = Field(
         "auto", description="decoded-frame cache; 'auto' uses it when it fits in cache_max_gb"
     )

@@ -15,6 +15,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,10 @@ def train(
         nesterov=cfg.solver.nesterov,
         weight_decay=cfg.solver.weight_decay,
     )
-    settings = LoaderSettings.auto(cfg.data.num_workers, device.type == "cuda")
+    settings = LoaderSettings.auto(
+        cfg.data.num_workers, device.type == "cuda", cfg.data.prefetch_factor
+    )
+    settings = replace(settings, pin_memory=settings.pin_memory and cfg.data.pin_memory)
     if device.type == "cpu":  # leave the loader workers their cores; oversubscription is slower
         torch.set_num_threads(max(1, _cpu_count() - settings.num_workers))
 
@@ -121,31 +125,29 @@ def train(
         )
     manifest = BadVideoManifest(paths.bad_videos)
     started = time.perf_counter()
-    loader, key = None, None
     d = cfg.data
+    # One loader for the whole run (grids switch by id at phase changes; workers persist).
+    loader, grid_ids = build_train_loader(
+        train_set,
+        schedule.epochs[start_epoch:],
+        start_batch=start_batch,
+        sampling_rate=d.sampling_rate,
+        jitter_max=d.train_jitter_scales[1],
+        seed=cfg.train.seed,
+        settings=settings,
+        rank=rank,
+        world_size=world_size,
+    )
+    batches, key = iter(loader), None
 
     for epoch in range(start_epoch, schedule.max_epoch):
         plan = schedule.epochs[epoch]
-        # ---- long-cycle phase change: BN mode in place, new loader with the phase's grids
+        # ---- long-cycle phase change: BN mode in place; the loader's requests switch grids
         if loader_key(plan, d.sampling_rate, d.train_jitter_scales[1]) != key:
             key = loader_key(plan, d.sampling_rate, d.train_jitter_scales[1])
             set_bn_mode(net.model, plan.bn, world_size)
             net.bn_mode = plan.bn
             net.rewrap()
-            stop = _phase_stop(schedule, epoch, d.sampling_rate, d.train_jitter_scales[1])
-            loader = build_train_loader(
-                train_set,
-                plan,
-                stop_epoch=stop,
-                start_batch=start_batch,
-                sampling_rate=d.sampling_rate,
-                jitter_max=d.train_jitter_scales[1],
-                seed=cfg.train.seed,
-                settings=settings,
-                rank=rank,
-                world_size=world_size,
-            )
-            batches = iter(loader)
             log.write(
                 ev.PHASE,
                 epoch=epoch,
@@ -156,7 +158,7 @@ def train(
                 bn={"kind": plan.bn.kind, "splits": plan.bn.splits},
                 short_cycle=[g.crop_size for g in plan.short_cycle or ()],
             )
-        iters = loader.batch_sampler.batches_per_epoch
+        iters = loader.batch_sampler.iterations(epoch)
         net.model.train()
         losses, clips, epoch_start, tick = [], 0, time.perf_counter(), time.perf_counter()
         bar = tqdm(
@@ -189,7 +191,7 @@ def train(
                     num_frames=out.shape[0],
                     crop_size=out.shape[1],
                     batch_size=out.batch_size * world_size,
-                    grid=out.grid,
+                    grid=grid_ids[epoch - start_epoch].index(out.grid),  # short-cycle index
                     data_time_s=data_time,
                     compute_time_s=out.compute_s,
                     clips_per_s=out.batch_size * world_size / (data_time + out.compute_s),
@@ -219,8 +221,15 @@ def train(
         if plan.eval or plan.checkpoint:
             count = min(cfg.train.precise_bn_batches, iters)
             if cfg.train.precise_bn and count > 0:
+                full = grid_ids[epoch - start_epoch][-1]  # the phase's own, full-size grid
                 precise = build_precise_bn_loader(
-                    train_set, plan, count, seed=cfg.train.seed, rank=rank, world_size=world_size
+                    train_set,
+                    plan,
+                    full,
+                    count,
+                    seed=cfg.train.seed,
+                    rank=rank,
+                    world_size=world_size,
                 )
                 precise_bn(net.model, (to_device(b["video"], net.device) for b in precise), count)
             aggregate_sub_bn_stats(net.model)
@@ -280,18 +289,6 @@ def _load_model(model, state: dict, plan: EpochPlan, world_size: int) -> None:
         model.load_state_dict(state["model_in_mode"])
     else:
         load_normal_state_dict(model, state["model"])
-
-
-def _phase_stop(schedule, epoch: int, sampling_rate: int, jitter_max: int) -> int:
-    """First epoch after ``epoch`` whose loader differs (the end of its long-cycle phase)."""
-    key = loader_key(schedule.epochs[epoch], sampling_rate, jitter_max)
-    stop = epoch + 1
-    while (
-        stop < schedule.max_epoch
-        and loader_key(schedule.epochs[stop], sampling_rate, jitter_max) == key
-    ):
-        stop += 1
-    return stop
 
 
 def _evaluate(cfg: RunConfig, net, val_set, settings, rank, world, views) -> dict[str, float]:

@@ -35,8 +35,10 @@ def summarize(run_dir: Path) -> dict:
     end = next(e for e in reversed(log) if e["event"] == ev.RUN_END)
     train_s = sum(e["epoch_s"] for e in log if e["event"] == ev.EPOCH)
     per_grid: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
+    first_step = min((e["step"] for e in log if e["event"] == ev.TRAIN), default=0)
     for e in log:
-        if e["event"] == ev.TRAIN:
+        # The run's first step also waits for worker start-up: a one-off, reported apart.
+        if e["event"] == ev.TRAIN and e["step"] != first_step:
             row = per_grid[(e["num_frames"], e["crop_size"])]
             row[0] += e["data_time_s"]
             row[1] += e["compute_time_s"]
@@ -45,8 +47,10 @@ def summarize(run_dir: Path) -> dict:
         f"{t}x{s}": {"data_wait_share": d / (d + c), "clips_per_s": n / (d + c)}
         for (t, s), (d, c, n) in sorted(per_grid.items())
     }
+    first = next((e for e in log if e["event"] == ev.TRAIN), None)
     return {
         "train_s": train_s,
+        "first_batch_wait_s": first["data_time_s"] if first else 0.0,
         "wall_s": end["wall_s"],
         "iterations": end["step"],
         "train_gflops": end["train_gflops"],

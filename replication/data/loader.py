@@ -7,7 +7,7 @@ rebuilt then (and only then: :func:`loader_key` tells), so workers restart with 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 
@@ -26,10 +26,12 @@ class LoaderSettings:
 
     num_workers: int
     pin_memory: bool
-    prefetch_factor: int = 2
+    prefetch_factor: int = 4
 
     @staticmethod
-    def auto(num_workers: int = -1, cuda: bool | None = None) -> LoaderSettings:
+    def auto(
+        num_workers: int = -1, cuda: bool | None = None, prefetch_factor: int = 4
+    ) -> LoaderSettings:
         """Sensible defaults for the machine (``num_workers=-1`` means choose).
 
         On a GPU node: up to 8 workers per process and pinned memory. On a small CPU machine:
@@ -41,7 +43,7 @@ class LoaderSettings:
             num_workers = (
                 min(8, max(1, (cpus or 1) - 1)) if cuda else (1 if (cpus or 1) <= 4 else 2)
             )
-        return LoaderSettings(num_workers=num_workers, pin_memory=cuda)
+        return LoaderSettings(num_workers, pin_memory=cuda, prefetch_factor=prefetch_factor)
 
 
 def train_grids(epoch: EpochPlan, sampling_rate: int, jitter_max: int) -> list[Grid]:
@@ -68,37 +70,75 @@ def loader_key(epoch: EpochPlan, sampling_rate: int, jitter_max: int) -> tuple:
     return (tuple(train_grids(epoch, sampling_rate, jitter_max)), tuple(train_batch_sizes(epoch)))
 
 
-class PhaseBatchSampler(Sampler[list[ClipRequest]]):
-    """The batches of several consecutive epochs of one phase, back to back.
+class RunBatchSampler(Sampler[list[ClipRequest]]):
+    """Every training batch of a run, epoch after epoch and phase after phase, from one iterator.
 
-    One iterator spans the whole long-cycle phase, so loader workers prefetch the next epoch's
-    first batches while the current epoch ends; a fresh iterator per epoch would make the first
-    (and, with short cycles, largest) batch of every epoch wait for data, which dominates when
-    epochs are a few iterations long, as the coarse phases of a small data set are.
+    The data set holds every grid of the run and each request names its grid by a run-wide id,
+    so one DataLoader with persistent workers serves all long-cycle phases: workers never
+    restart and keep prefetching across epoch and phase ends. A fresh loader per epoch or phase
+    makes the first (and, with short cycles, largest) batch of each wait for worker start-up,
+    which dominated the data wait of the coarse phases, whose epochs are few iterations long.
+
+    Args:
+        plans: the schedule's epochs, from the first one to run.
+        grid_ids: per plan, the run-wide id of each of its grids.
+        num_samples, seed, rank, world_size: as :class:`ShortCycleBatchSampler`.
+        start_batch: batches of the first epoch already done (mid-epoch resume).
     """
 
-    def __init__(self, epochs: ShortCycleBatchSampler, first: int, stop: int, start_batch: int = 0):
-        self.epochs, self.first, self.stop, self.start_batch = epochs, first, stop, start_batch
+    def __init__(
+        self,
+        plans: Sequence[EpochPlan],
+        grid_ids: Sequence[Sequence[int]],
+        num_samples: int,
+        *,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        start_batch: int = 0,
+    ) -> None:
+        self.plans, self.grid_ids, self.start_batch = list(plans), list(grid_ids), start_batch
+        self._samplers = {}
+        for plan in self.plans:
+            sizes = tuple(train_batch_sizes(plan))
+            if sizes not in self._samplers:
+                self._samplers[sizes] = ShortCycleBatchSampler(
+                    num_samples, sizes, seed=seed, rank=rank, world_size=world_size
+                )
 
-    @property
-    def batches_per_epoch(self) -> int:
-        """Iterations in each epoch of the phase."""
-        return len(self.epochs)
+    def iterations(self, epoch: int) -> int:
+        """Batches in ``epoch`` (a whole epoch, resumed or not)."""
+        plan = next(p for p in self.plans if p.epoch == epoch)
+        return len(self._samplers[tuple(train_batch_sizes(plan))])
 
     def __len__(self) -> int:
-        return len(self.epochs) * (self.stop - self.first) - self.start_batch
+        return sum(self.iterations(p.epoch) for p in self.plans) - self.start_batch
 
     def __iter__(self) -> Iterator[list[ClipRequest]]:
-        for epoch in range(self.first, self.stop):
-            self.epochs.set_epoch(epoch, self.start_batch if epoch == self.first else 0)
-            yield from self.epochs
+        for n, (plan, ids) in enumerate(zip(self.plans, self.grid_ids, strict=True)):
+            sampler = self._samplers[tuple(train_batch_sizes(plan))]
+            sampler.set_epoch(plan.epoch, self.start_batch if n == 0 else 0)
+            for batch in sampler:
+                yield [r._replace(grid=ids[r.grid]) for r in batch]
+
+
+def run_grids(plans: Sequence[EpochPlan], sampling_rate: int, jitter_max: int):
+    """Every distinct grid of ``plans`` and, per plan, the run-wide ids of its grids."""
+    grids: list[Grid] = []
+    ids = []
+    for plan in plans:
+        local = train_grids(plan, sampling_rate, jitter_max)
+        for grid in local:
+            if grid not in grids:
+                grids.append(grid)
+        ids.append([grids.index(g) for g in local])
+    return grids, ids
 
 
 def build_train_loader(
     dataset: ClipDataset,
-    epoch: EpochPlan,
+    plans: Sequence[EpochPlan],
     *,
-    stop_epoch: int,
     start_batch: int = 0,
     sampling_rate: int,
     jitter_max: int,
@@ -106,36 +146,41 @@ def build_train_loader(
     settings: LoaderSettings,
     rank: int = 0,
     world_size: int = 1,
-) -> DataLoader:
-    """A loader over epochs ``[epoch.epoch, stop_epoch)`` of one phase (same grids throughout)."""
-    dataset.set_grids(train_grids(epoch, sampling_rate, jitter_max))
-    sampler = ShortCycleBatchSampler(
-        len(dataset), train_batch_sizes(epoch), seed=seed, rank=rank, world_size=world_size
+) -> tuple[DataLoader, list[list[int]]]:
+    """One loader for every epoch in ``plans``; also returns each plan's run-wide grid ids."""
+    grids, ids = run_grids(plans, sampling_rate, jitter_max)
+    dataset.set_grids(grids)
+    sampler = RunBatchSampler(
+        plans,
+        ids,
+        len(dataset),
+        seed=seed,
+        rank=rank,
+        world_size=world_size,
+        start_batch=start_batch,
     )
-    return make_loader(
-        dataset, PhaseBatchSampler(sampler, epoch.epoch, stop_epoch, start_batch), settings
-    )
+    return make_loader(dataset, sampler, settings), ids
 
 
 def build_precise_bn_loader(
     dataset: ClipDataset,
     epoch: EpochPlan,
+    full_grid: int,
     num_batches: int,
     *,
     seed: int,
     rank: int = 0,
     world_size: int = 1,
 ) -> DataLoader:
-    """Batches at the phase's own shape, without short cycles (as the reference's precise BN).
+    """Batches at the phase's own shape (grid ``full_grid``), without short cycles.
 
-    Loaded in the main process: a short pass that should not disturb the training workers.
+    As the reference's precise BN; loaded in the main process, a short pass beside the workers.
     """
-    full = len(dataset.grids) - 1  # the last grid of a short cycle is the phase's full size
     sampler = ShortCycleBatchSampler(
         len(dataset), [epoch.per_gpu_batch_size], seed=seed + 1, rank=rank, world_size=world_size
     )
     sampler.set_epoch(epoch.epoch)
-    batches = [[r._replace(grid=full) for r in b] for b in islice(sampler, num_batches)]
+    batches = [[r._replace(grid=full_grid) for r in b] for b in islice(sampler, num_batches)]
     return make_loader(dataset, batches, LoaderSettings(num_workers=0, pin_memory=False))
 
 
