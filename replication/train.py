@@ -96,6 +96,10 @@ def train(
         cfg.data.num_workers, device.type == "cuda", cfg.data.prefetch_factor
     )
     settings = replace(settings, pin_memory=settings.pin_memory and cfg.data.pin_memory)
+    if settings.num_workers:
+        # Batches reach the main process through shared-memory files rather than passed file
+        # descriptors: receiving one took ~4 ms, ~5 % of a smoke step, and ~1.5 ms this way.
+        torch.multiprocessing.set_sharing_strategy("file_system")
     if device.type == "cpu":  # leave the loader workers their cores; oversubscription is slower
         torch.set_num_threads(max(1, _cpu_count() - settings.num_workers))
 
