@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             theory = build_schedule(cfg, clips_per_epoch=clips).cost.speedup
             run_dir = args.runs / name.replace("+", "_")
             print(f"== training {name} in {run_dir}", file=sys.stderr, flush=True)
-            train(cfg, run_dir)
+            train(cfg, run_dir, progress=False)
             results[name] = {**summarize(run_dir), "theoretical_speedup": theory}
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
