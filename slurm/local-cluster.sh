@@ -454,20 +454,25 @@ FLUSH PRIVILEGES;
 EOF
 }
 
+# Start daemon NAME by running the rest of the arguments, wait for its pid file
+# ($STATE_DIR/NAME.pid, as slurm.conf/slurmdbd.conf set it) and record it as ours.
+launch_daemon() {
+    local name=$1 pid
+    shift
+    rm -f "$STATE_DIR/$name.pid"
+    "$@" </dev/null >>"$LOG_DIR/$name.log" 2>&1 \
+        || die "$name failed to start; see $LOG_DIR/$name.log"
+    pid=$(wait_pidfile "$name" "$STATE_DIR/$name.pid" "$LOG_DIR/$name.log")
+    record_daemon "$name" "$pid"
+    log "$name started (pid $pid)"
+}
+
 # sacctmgr talks to slurmdbd (address taken from slurm.conf); timeout because
 # it retries for a long time when slurmdbd is not there yet.
 dbd_answers() { timeout 5 sacctmgr -n -P show cluster format=Cluster; }
 
 start_slurmdbd() {
-    if ! already_running slurmdbd; then
-        rm -f "$STATE_DIR/slurmdbd.pid"
-        slurmdbd </dev/null >>"$LOG_DIR/slurmdbd.log" 2>&1 \
-            || die "slurmdbd failed to start; see $LOG_DIR/slurmdbd.log"
-        local pid
-        pid=$(wait_pidfile slurmdbd "$STATE_DIR/slurmdbd.pid" "$LOG_DIR/slurmdbd.log")
-        record_daemon slurmdbd "$pid"
-        log "slurmdbd started (pid $pid)"
-    fi
+    already_running slurmdbd || launch_daemon slurmdbd slurmdbd
     wait_for "$WAIT_DAEMON" dbd_answers || die "slurmdbd does not answer; see $LOG_DIR/slurmdbd.log"
     # slurmctld would register the cluster itself on first contact; doing it
     # here makes accounting ready before the first job can possibly finish.
@@ -489,26 +494,13 @@ start_slurmctld() {
         fi
         return 0
     fi
-    rm -f "$STATE_DIR/slurmctld.pid"
     # -i: do not abort on unreadable saved state (e.g. after a crash); a test
     # cluster would rather lose old jobs than refuse to start.
-    slurmctld -i </dev/null >>"$LOG_DIR/slurmctld.log" 2>&1 \
-        || die "slurmctld failed to start; see $LOG_DIR/slurmctld.log"
-    local pid
-    pid=$(wait_pidfile slurmctld "$STATE_DIR/slurmctld.pid" "$LOG_DIR/slurmctld.log")
-    record_daemon slurmctld "$pid"
-    log "slurmctld started (pid $pid)"
+    launch_daemon slurmctld slurmctld -i
 }
 
 start_slurmd() {
-    already_running slurmd && return 0
-    rm -f "$STATE_DIR/slurmd.pid"
-    slurmd </dev/null >>"$LOG_DIR/slurmd.log" 2>&1 \
-        || die "slurmd failed to start; see $LOG_DIR/slurmd.log"
-    local pid
-    pid=$(wait_pidfile slurmd "$STATE_DIR/slurmd.pid" "$LOG_DIR/slurmd.log")
-    record_daemon slurmd "$pid"
-    log "slurmd started (pid $pid)"
+    already_running slurmd || launch_daemon slurmd slurmd
 }
 
 # Node state as sinfo prints it, e.g. "idle", "mixed", "idle*" (not responding).

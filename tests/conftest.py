@@ -4,11 +4,23 @@ from pathlib import Path
 
 import pytest
 
+from replication.models import ModelConfig
+
 ROOT = Path(__file__).resolve().parents[1]
 K400_MG = ROOT / "config/kinetics/slowfast_8x8_r50_multigrid.yaml"
 K400_BASE = ROOT / "config/kinetics/slowfast_8x8_r50.yaml"
 SSV2_MG = ROOT / "config/ssv2/slowfast_16x8_r50_multigrid.yaml"
 CHARADES_MG = ROOT / "config/charades/slowfast_16x8_r50_multigrid.yaml"
+
+# The smallest depth each backbone family supports, at 1/8 of the standard width.
+TINY = {
+    "slow": ModelConfig(arch="slow", depth=18, width=8, num_classes=5),
+    "i3d": ModelConfig(arch="i3d", depth=18, width=8, num_classes=5),
+    "slowfast": ModelConfig(arch="slowfast", depth=18, width=8, num_classes=5),
+    "x3d": ModelConfig(arch="x3d", depth=11, width=8, num_classes=5),
+    "r2plus1d": ModelConfig(arch="r2plus1d", depth=50, width=8, num_classes=5),
+    "csn": ModelConfig(arch="csn", depth=50, width=8, num_classes=5),
+}
 
 
 @pytest.fixture

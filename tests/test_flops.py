@@ -2,19 +2,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import TINY
 from torch import nn
 
 from replication.flops import flops_table, gflops_per_clip
 from replication.models import ModelConfig, build_model, model_input_example
-
-TINY = {
-    "slow": ModelConfig(arch="slow", depth=18, width=8, num_classes=5),
-    "i3d": ModelConfig(arch="i3d", depth=18, width=8, num_classes=5),
-    "slowfast": ModelConfig(arch="slowfast", depth=18, width=8, num_classes=5),
-    "x3d": ModelConfig(arch="x3d", depth=11, width=8, num_classes=5),
-    "r2plus1d": ModelConfig(arch="r2plus1d", depth=50, width=8, num_classes=5),
-    "csn": ModelConfig(arch="csn", depth=50, width=8, num_classes=5),
-}
 
 
 @pytest.fixture(autouse=True)

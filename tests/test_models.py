@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import TINY
 from torch import nn
 
 from replication.errors import ConfigError
@@ -13,15 +14,6 @@ from replication.models import (
     slowfast_alpha,
 )
 
-# The smallest depth each family supports, at 1/8 of the standard width: all build in < 0.3 s.
-TINY = {
-    "slow": ModelConfig(arch="slow", depth=18, width=8, num_classes=5),
-    "i3d": ModelConfig(arch="i3d", depth=18, width=8, num_classes=5),
-    "slowfast": ModelConfig(arch="slowfast", depth=18, width=8, num_classes=5),
-    "x3d": ModelConfig(arch="x3d", depth=11, width=8, num_classes=5),
-    "r2plus1d": ModelConfig(arch="r2plus1d", depth=50, width=8, num_classes=5),
-    "csn": ModelConfig(arch="csn", depth=50, width=8, num_classes=5),
-}
 ARCHS = list(TINY)
 
 
