@@ -307,7 +307,7 @@ def _evaluate(cfg: RunConfig, net, val_set, settings, rank, world, views) -> dic
 
 def _checkpoint(paths, net, optimizer, log, epoch, batch, step, wall, gflops) -> None:
     """Save everything resume needs; ``epoch``/``batch`` say where training continues."""
-    if int(os.environ.get("RANK", "0")) != 0:
+    if not log.enabled:  # only rank 0 (the one writing events) writes checkpoints
         return
     path = paths.checkpoints / checkpoint_name(epoch, batch or None)
     log.write(ev.CHECKPOINT, epoch=epoch, step=step, path=str(path), batch=batch)
