@@ -109,8 +109,8 @@ class Schedule:
 # --------------------------------------------------------------------------- long cycle
 
 
-def _long_cycle_phases(cfg: RunConfig) -> tuple[tuple[LongCyclePhase, ...], list[float]]:
-    """PySlowFast's ``get_long_cycle_schedule``, returning phases and per-shape mean batch factors.
+def _long_cycle_phases(cfg: RunConfig) -> tuple[LongCyclePhase, ...]:
+    """PySlowFast's ``get_long_cycle_schedule``, as named phases.
 
     The arithmetic order below is the reference's, so float noise and round-half-to-even on the
     cumulative sums land exactly where PySlowFast's do.
@@ -155,7 +155,7 @@ def _long_cycle_phases(cfg: RunConfig) -> tuple[tuple[LongCyclePhase, ...], list
         end = round(cumulative)
         phases.append(LongCyclePhase(stage, batch_factor, t, int(s), start, end))
         start = end
-    return tuple(phases), avg_bs
+    return tuple(phases)
 
 
 def _rewritten_steps(
@@ -374,7 +374,7 @@ def build_schedule(cfg: RunConfig, clips_per_epoch: int = DEFAULT_CLIPS_PER_EPOC
     base_lrs = solver.lrs or tuple(solver.gamma**i for i in range(len(solver.steps)))
     phases: tuple[LongCyclePhase, ...] | None = None
     if mg.long_cycle:
-        phases, _ = _long_cycle_phases(cfg)
+        phases = _long_cycle_phases(cfg)
         steps, lrs = _rewritten_steps(cfg, phases)
         max_epoch = phases[-1].end_epoch
         if solver.lr_policy == "cosine":
