@@ -72,6 +72,10 @@ class DataConfig(BaseModel):
     train_jitter_scales: Pair = Field(
         (256, 320), description="[min, max] short side of the random training resize, in pixels"
     )
+    random_flip: bool = Field(
+        True,
+        description="flip training clips left-right at random; off where direction is the label",
+    )
     format: Literal["auto", "csv", "kinetics", "ssv2", "charades", "folder"] = Field(
         "auto", description="annotation format; 'auto' guesses from the file"
     )

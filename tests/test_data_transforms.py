@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -71,6 +73,14 @@ def test_train_views_are_random_but_seeded():
     sides = [v.height for v in views]
     assert min(sides) == pytest.approx(32 / 80 * 72, rel=0.05)
     assert max(sides) == pytest.approx(32 / 40 * 72, rel=0.05)
+
+
+def test_no_flip_keeps_every_other_random_choice():
+    grid = Grid(8, 32, 2, 8, 40, 80)
+    for seed in range(20):
+        on = train_view(72, 96, 64, grid, np.random.default_rng(seed))
+        off = train_view(72, 96, 64, grid, np.random.default_rng(seed), allow_flip=False)
+        assert not off.flip and dataclasses.replace(off, flip=on.flip) == on
 
 
 def test_multi_view_test_sampling():

@@ -89,4 +89,5 @@ def build_dataset(
         slowfast_alpha=slowfast_alpha,
         eval_grid=eval_grid,
         views=views,
+        random_flip=d.random_flip,
     )

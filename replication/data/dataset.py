@@ -41,6 +41,7 @@ class ClipDataset(Dataset):
         eval_grid: evaluation shape; its min_rate is the stride and crop_size the test crop.
         views: evaluation (temporal, spatial) views per video, e.g. (10, 3).
         max_retries: training: other videos tried before giving up on an item.
+        random_flip: training: flip clips left-right with probability 1/2.
     """
 
     def __init__(
@@ -56,6 +57,7 @@ class ClipDataset(Dataset):
         eval_grid: Grid | None = None,
         views: tuple[int, int] = (1, 1),
         max_retries: int = 10,
+        random_flip: bool = True,
     ) -> None:
         if len(source) != len(labels):
             raise ValueError(f"{len(source)} videos but {len(labels)} label entries")
@@ -69,6 +71,7 @@ class ClipDataset(Dataset):
         self.eval_grid = eval_grid
         self.views = views
         self.max_retries = max_retries
+        self.random_flip = random_flip
 
     def set_grids(self, grids: Sequence[Grid]) -> None:
         """Switch to a long-cycle phase's grids (before the loader starts its workers)."""
@@ -95,7 +98,9 @@ class ClipDataset(Dataset):
                 bad.append((err.path, err.reason))
                 index = int(rng.integers(len(self.labels)))
                 continue
-            view = train_view(video.shape[1], video.shape[2], video.shape[0], grid, rng)
+            view = train_view(
+                video.shape[1], video.shape[2], video.shape[0], grid, rng, self.random_flip
+            )
             clip = render_view(video, view, grid.crop_size)
             return self._item(clip, index, request.grid, bad, valid=True)
         raise RuntimeError(

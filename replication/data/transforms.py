@@ -60,9 +60,18 @@ def _span(num_frames: int, stride: int) -> int:
 
 
 def train_view(
-    height: int, width: int, num_video_frames: int, grid: Grid, rng: np.random.Generator
+    height: int,
+    width: int,
+    num_video_frames: int,
+    grid: Grid,
+    rng: np.random.Generator,
+    allow_flip: bool = True,
 ) -> View:
-    """Random stride, temporal offset, short-side scale, crop position and flip."""
+    """Random stride, temporal offset, short-side scale, crop position and flip.
+
+    ``allow_flip=False`` never flips (for classes such as "moving left" vs "moving right"); the
+    flip is still drawn, so every other choice stays the same as with flips on.
+    """
     stride = int(rng.integers(grid.min_rate, grid.max_rate + 1))
     span = _span(grid.num_frames, stride)
     offset = int(rng.integers(0, max(num_video_frames - span, 0) + 1))
@@ -71,7 +80,7 @@ def train_view(
     box = min(grid.crop_size / scale, height, width)  # crop side in source pixels
     top = float(rng.uniform(0, height - box))
     left = float(rng.uniform(0, width - box))
-    flip = bool(rng.integers(0, 2))
+    flip = bool(rng.integers(0, 2)) and allow_flip
     frames = temporal_indices(num_video_frames, grid.num_frames, stride, offset)
     return View(tuple(frames), top, left, box, box, flip)
 
