@@ -228,7 +228,10 @@ def _target_x(class_index: int, seed: int, size: int) -> np.ndarray:
     """Target centre x per frame: where the two textures of a motion differ is the target."""
     motion = class_index // len(syn.TEXTURES)
     a, b = (
-        render_video(2 * motion + t, np.random.default_rng(seed), frames=24, size=size)
+        # no distractor (no occlusion); the random draws stay the same
+        render_video(
+            2 * motion + t, np.random.default_rng(seed), frames=24, size=size, distractor_pct=0
+        )
         for t in (0, 1)
     )
     differs = (a != b).any(axis=-1)  # (T, H, W)
@@ -236,8 +239,7 @@ def _target_x(class_index: int, seed: int, size: int) -> np.ndarray:
     return np.array([cols[frame.any(axis=0)].mean() for frame in differs])
 
 
-def test_motions_move_as_designed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(syn, "DISTRACTOR_P", 0.0)  # no occlusion; same random draws
+def test_motions_move_as_designed() -> None:
     size = 64
     for seed in range(5):
         right, left, reverse, fast = (_target_x(2 * m, seed, size) / size for m in range(4))
@@ -250,3 +252,23 @@ def test_motions_move_as_designed(monkeypatch: pytest.MonkeyPatch) -> None:
         assert fast[-1] - fast[0] > 1.6 * (right[-1] - right[0])
         # The frame-to-frame change is larger for the fast motion.
         assert np.abs(np.diff(fast)).mean() > 1.5 * np.abs(np.diff(right)).mean()
+
+
+def test_wider_texture_survives_2x_pooling_and_distractors_can_be_off() -> None:
+    def texture_gap(texture_px: int) -> float:
+        stripes, checker = (
+            render_video(t, np.random.default_rng(3), texture_px=texture_px).astype(np.float32)
+            for t in (0, 1)
+        )
+        return float(np.abs(_pool2(stripes) - _pool2(checker)).mean())
+
+    # 1-px textures average away at half resolution; 4-px ones stay visible there.
+    assert texture_gap(4) > 5 * texture_gap(1)
+
+    def video(seed: int, pct: int) -> np.ndarray:
+        return render_video(0, np.random.default_rng(seed), distractor_pct=pct, texture_px=4)
+
+    # Same draws either way: the videos differ only where a distractor was drawn into them.
+    assert sum(not np.array_equal(video(s, 0), video(s, 100)) for s in range(6)) >= 3
+    with pytest.raises(ValueError, match="texture_px"):
+        render_video(0, np.random.default_rng(0), texture_px=0)

@@ -112,7 +112,13 @@ class _Track(NamedTuple):  # an object's integer top-left corner per frame, size
 
 
 def render_video(
-    class_index: int, rng: np.random.Generator, *, frames: int = 32, size: int = 64
+    class_index: int,
+    rng: np.random.Generator,
+    *,
+    frames: int = 32,
+    size: int = 64,
+    texture_px: int = 1,
+    distractor_pct: int = round(100 * DISTRACTOR_P),
 ) -> np.ndarray:
     """Render one clip of class ``class_index`` (see the module docstring for the design).
 
@@ -121,12 +127,18 @@ def render_video(
         rng: source of every random nuisance; the same state gives the same clip.
         frames: number of frames T; the motion spans the clip whatever T is.
         size: frame height and width in pixels.
+        texture_px: width of the texture's lines and checks, in pixels (1: the texture vanishes
+            at half resolution; 2 and more: coarse grids see it, blurred).
+        distractor_pct: percentage of videos with a distractor (the draw happens either way).
 
     Returns:
         (T, size, size, 3) uint8 RGB frames.
     """
-    if not 0 <= class_index < len(CLASS_NAMES) or frames < 2 or size < 8:
-        raise ValueError(f"bad class_index {class_index} (0-7), frames {frames} or size {size}")
+    if not 0 <= class_index < len(CLASS_NAMES) or frames < 2 or size < 8 or texture_px < 1:
+        raise ValueError(
+            f"bad class_index {class_index} (0-7), frames {frames}, size {size} "
+            f"or texture_px {texture_px}"
+        )
     motion, texture = divmod(class_index, len(TEXTURES))
     tau = np.linspace(0.0, 1.0, frames)
     video = _background(rng, tau, size)  # (T, H, W, 3) float32
@@ -136,7 +148,7 @@ def render_video(
     contrast = np.float32(rng.uniform(*CONTRAST))
     mean = np.clip(rng.uniform(0, 255, 3), contrast, 255 - contrast).astype(np.float32)
     target = _object(rng, MOTIONS[motion], tau, size)
-    has_distractor = rng.random() < DISTRACTOR_P
+    has_distractor = rng.random() < distractor_pct / 100
     distractor = _object(rng, MOTIONS[rng.integers(len(MOTIONS))], tau, size)
     distractor_on_top = rng.random() < 0.5
     horizontal = rng.random() < 0.5
@@ -146,8 +158,9 @@ def render_video(
     if not distractor_on_top:
         video[distractor_mask] = mean
     pixels = np.arange(size)
-    px = (pixels[None, None, :] - target.x[:, None, None]) % 2  # (T, 1, W), texture moves along
-    py = (pixels[None, :, None] - target.y[:, None, None]) % 2  # (T, H, 1)
+    # (T, 1, W) and (T, H, 1); the texture moves along with the target
+    px = (pixels[None, None, :] - target.x[:, None, None]) // texture_px % 2
+    py = (pixels[None, :, None] - target.y[:, None, None]) // texture_px % 2
     if TEXTURES[texture] == "checker":
         parity = (px + py) % 2
     else:
@@ -226,6 +239,8 @@ def generate(
     size: int = 64,
     fps: int = 16,
     seed: int = 0,
+    texture_px: int = 1,
+    distractor_pct: int = round(100 * DISTRACTOR_P),
     force: bool = False,
     progress: bool = True,
 ) -> Path:
@@ -243,6 +258,8 @@ def generate(
         size: frame height and width in pixels (even, for H.264).
         fps: frame rate written into the files.
         seed: base seed; video ``k`` of a class and split uses the seed (seed, split, class, k).
+        texture_px: width of the texture's lines and checks, in pixels (see :func:`render_video`).
+        distractor_pct: percentage of videos with a distractor.
         force: replace a data set made with other parameters (or a folder without a manifest).
         progress: show a progress bar on stderr.
 
@@ -261,6 +278,8 @@ def generate(
             "size": size,
             "fps": fps,
             "seed": seed,
+            "texture_px": texture_px,
+            "distractor_pct": distractor_pct,
         }
     )
     state = _prepare(out, params, force)
@@ -281,7 +300,15 @@ def generate(
         if state == "resume" and (out / rel).exists():  # whole: written atomically
             continue
         rng = np.random.default_rng(np.random.SeedSequence(key))
-        write_video(out / rel, render_video(label, rng, frames=frames, size=size), fps=fps)
+        clip = render_video(
+            label,
+            rng,
+            frames=frames,
+            size=size,
+            texture_px=texture_px,
+            distractor_pct=distractor_pct,
+        )
+        write_video(out / rel, clip, fps=fps)
 
     # Index files last: a data set without its CSVs is visibly unfinished.
     _write_text(out / "README.md", _readme(params))
@@ -296,11 +323,14 @@ def generate(
 def _validated(params: dict[str, int]) -> dict[str, int]:
     """Check the generator parameters (as stored in the manifest) and return them."""
     lows = {"classes": 1, "train_per_class": 1, "val_per_class": 0, "frames": 2, "size": 16}
-    for key, low in {**lows, "fps": 1, "seed": 0}.items():
+    lows |= {"fps": 1, "seed": 0, "texture_px": 1, "distractor_pct": 0}
+    for key, low in lows.items():
         if params[key] < low:
             raise ValueError(f"{key} must be >= {low}, got {params[key]}")
     if params["classes"] > len(CLASS_NAMES):
         raise ValueError(f"classes must be <= {len(CLASS_NAMES)}, got {params['classes']}")
+    if params["distractor_pct"] > 100:
+        raise ValueError(f"distractor_pct must be <= 100, got {params['distractor_pct']}")
     if params["size"] % 2:
         raise ValueError(f"size must be even (H.264 yuv420p), got {params['size']}")
     return params
@@ -384,6 +414,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=64, help="frame size in pixels (even)")
     parser.add_argument("--fps", type=int, default=16, help="frame rate")
     parser.add_argument("--seed", type=int, default=0, help="base random seed")
+    parser.add_argument(
+        "--distractor-pct", type=int, default=50, help="percent of videos with a distractor"
+    )
+    parser.add_argument(
+        "--texture-px", type=int, default=1, help="texture line width in pixels (1: fine only)"
+    )
     parser.add_argument("--force", action="store_true", help="replace a different data set")
     args = parser.parse_args(argv)
     try:
