@@ -115,6 +115,7 @@ def train(
 
     # ---- resume
     start_epoch, start_batch, step, wall_before, train_gflops = 0, 0, 0, 0.0, 0.0
+    partial: tuple[list[float], int] = ([], 0)  # an interrupted epoch's losses and clips so far
     ckpt_path = latest_checkpoint(paths.checkpoints) if cfg.train.auto_resume else None
     if ckpt_path is not None:
         state = load_checkpoint(ckpt_path)
@@ -125,6 +126,7 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"])
         wall_before, train_gflops = state["wall_s"], state["train_gflops"]
+        partial = (state.get("epoch_losses", []), state.get("epoch_clips", 0))
         if rank == 0:  # the log's only writer; another rank could cut rank 0's first new lines
             ev.truncate_log(paths.events, state["events_offset"])
     log = ev.EventWriter(paths.events, enabled=rank == 0)
@@ -175,7 +177,8 @@ def train(
             )
         iters = loader.batch_sampler.iterations(epoch)
         net.model.train()
-        losses, clips, epoch_start, tick = [], 0, time.perf_counter(), time.perf_counter()
+        (losses, clips), partial = partial, ([], 0)  # the epoch event covers the whole epoch
+        epoch_start, tick = time.perf_counter(), time.perf_counter()
         bar = tqdm(
             total=iters,
             initial=start_batch,
@@ -226,6 +229,7 @@ def train(
                     step,
                     wall_before + time.perf_counter() - started,
                     train_gflops,
+                    partial=(losses, clips),
                 )
                 bar.close()
                 log.close()
@@ -319,7 +323,7 @@ def _evaluate(cfg: RunConfig, net, val_set, settings, rank, world, views) -> dic
     return metrics
 
 
-def _checkpoint(paths, net, optimizer, log, epoch, batch, step, wall, gflops) -> None:
+def _checkpoint(paths, net, optimizer, log, epoch, batch, step, wall, gflops, partial=([], 0)):
     """Save everything resume needs; ``epoch``/``batch`` say where training continues."""
     if not log.enabled:  # only rank 0 (the one writing events) writes checkpoints
         return
@@ -338,6 +342,8 @@ def _checkpoint(paths, net, optimizer, log, epoch, batch, step, wall, gflops) ->
         "step": step,
         "wall_s": wall,
         "train_gflops": gflops,
+        "epoch_losses": partial[0],
+        "epoch_clips": partial[1],
         "events_offset": log.offset(),
     }
     save_checkpoint(path, state)
