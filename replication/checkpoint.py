@@ -49,13 +49,24 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def latest_checkpoint(directory: Path) -> Path | None:
-    """The most advanced checkpoint in ``directory`` (by epoch, then iteration), or None."""
+    """The most advanced checkpoint in ``directory`` (by epoch, then iteration), or None.
+
+    Names say where training continues (as the training loop writes them): ``epoch00003`` is
+    the start of epoch 3, before ``epoch00003_iter0000040`` (a preemption inside epoch 3).
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("checkpoint_epoch00003.pt", "checkpoint_epoch00003_iter0000040.pt",
+    ...              "checkpoint_epoch00002_iter0000090.pt"):
+    ...     _ = (folder / name).write_bytes(b"")
+    >>> latest_checkpoint(folder).name
+    'checkpoint_epoch00003_iter0000040.pt'
+    """
     best, best_key = None, (-1, -1)
     for path in Path(directory).glob("checkpoint_epoch*.pt"):
         match = _NAME.search(path.name)
         if match:
-            # An end-of-epoch checkpoint is after every mid-epoch one of the same epoch.
-            key = (int(match[1]), int(match[2]) if match[2] else 10**9)
+            key = (int(match[1]), int(match[2]) if match[2] else 0)
             if key > best_key:
                 best, best_key = path, key
     return best

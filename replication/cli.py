@@ -41,6 +41,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_launch(args: argparse.Namespace) -> int:
+    # Imported here: submitit and torch are needed by this command only.
+    from replication.launch_command import run_launch
+
+    try:
+        return run_launch(
+            args.config, args.run_dir, args.cluster, args.slurm, tuple(args.set), not args.no_wait
+        )
+    except KeyboardInterrupt:
+        return 130
+
+
 def _cmd_config_schema(args: argparse.Namespace) -> int:
     sys.stdout.write(config_schema())
     return 0
@@ -95,6 +107,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_train)
+
+    p = commands.add_parser(
+        "launch", help="submit a training through submitit (SLURM, local processes or debug)"
+    )
+    p.add_argument("config", help="experiment YAML")
+    p.add_argument("--run-dir", required=True, help="run folder: events, checkpoints, summary")
+    p.add_argument(
+        "--cluster",
+        required=True,
+        choices=("slurm", "local", "debug"),
+        help="slurm: sbatch; local: processes on this machine; debug: in this process",
+    )
+    p.add_argument(
+        "--slurm",
+        metavar="PROFILE",
+        help="resource profile, e.g. slurm/local.yaml (default: one task, 1 CPU, no GPU)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (repeatable)",
+    )
+    p.add_argument(
+        "--no-wait", action="store_true", help="return once submitted instead of waiting"
+    )
+    p.set_defaults(func=_cmd_launch)
 
     p = commands.add_parser("config-schema", help="print the JSON schema of experiment configs")
     p.set_defaults(func=_cmd_config_schema)

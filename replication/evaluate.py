@@ -2,7 +2,9 @@
 
 Views of a video are combined as the reference does: single-label scores average the softmax
 over views; multi-label (Charades) scores take the maximum sigmoid over views. Items the loader
-marked invalid (undecodable videos) are left out and counted.
+marked invalid (undecodable videos) are left out and counted. With several processes each scores
+its shard of (video, view) items, so one video's views may sit on different ranks: the partial
+scores are gathered and combined the same way before any metric is computed.
 """
 
 from __future__ import annotations
@@ -39,6 +41,48 @@ def collect_scores(
     return scores, labels, invalid
 
 
+def merge_scores(
+    parts: list[tuple[dict[int, torch.Tensor], dict[int, torch.Tensor], int]], multi_label: bool
+) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor], int]:
+    """Combine per-process results of :func:`collect_scores` (sum or max per video, as there).
+
+    >>> a = ({0: torch.tensor([0.2, 0.8])}, {0: torch.tensor(1)}, 0)
+    >>> b = ({0: torch.tensor([0.6, 0.4]), 1: torch.tensor([1.0, 0.0])},
+    ...      {0: torch.tensor(1), 1: torch.tensor(0)}, 2)
+    >>> scores, labels, invalid = merge_scores([a, b], multi_label=False)
+    >>> scores[0].tolist(), sorted(labels), invalid
+    ([0.800000011920929, 1.2000000476837158], [0, 1], 2)
+    """
+    scores: dict[int, torch.Tensor] = {}
+    labels: dict[int, torch.Tensor] = {}
+    invalid = 0
+    for part_scores, part_labels, part_invalid in parts:
+        invalid += part_invalid
+        for index, score in part_scores.items():
+            if index in scores:
+                prev = scores[index]
+                scores[index] = torch.maximum(prev, score) if multi_label else prev + score
+            else:
+                scores[index] = score
+                labels[index] = part_labels[index]
+    return scores, labels, invalid
+
+
+def gather_scores(
+    scores: dict[int, torch.Tensor],
+    labels: dict[int, torch.Tensor],
+    invalid: int,
+    multi_label: bool,
+) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor], int]:
+    """Every process's scores, merged (a collective when torch.distributed runs >1 process)."""
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return scores, labels, invalid
+    parts: list = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, (scores, labels, invalid))
+    return merge_scores(parts, multi_label)
+
+
 def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> dict:
     """Top-k accuracy in percent for (N, C) scores and (N,) class labels.
 
@@ -67,8 +111,14 @@ def mean_average_precision(scores: torch.Tensor, targets: torch.Tensor) -> float
 def evaluate(
     forward: Callable[[Any], torch.Tensor], batches: Iterable[dict[str, Any]], multi_label: bool
 ) -> dict[str, float]:
-    """Metrics over all videos: ``top1``/``top5`` or ``mAP``, plus ``videos`` and ``invalid``."""
-    scores, labels, invalid = collect_scores(forward, batches, multi_label)
+    """Metrics over all videos: ``top1``/``top5`` or ``mAP``, plus ``videos`` and ``invalid``.
+
+    With several processes, every rank must call this (it gathers their scores) and every rank
+    gets the metrics of the whole data set.
+    """
+    scores, labels, invalid = gather_scores(
+        *collect_scores(forward, batches, multi_label), multi_label
+    )
     if not scores:
         return {"videos": 0, "invalid": invalid}
     order = sorted(scores)

@@ -52,7 +52,12 @@ from replication.norm import (
 from replication.paths import RunPaths
 from replication.provenance import run_metadata
 from replication.schedule import EpochPlan, build_schedule
-from replication.train_parts import build_network, clip_gflops, to_device
+from replication.train_parts import (
+    build_network,
+    clip_gflops,
+    same_grid_on_every_rank,
+    to_device,
+)
 
 
 def train(
@@ -63,10 +68,15 @@ def train(
     world_size: int = 1,
     should_stop: Callable[[], bool] = lambda: False,
     progress: bool = True,
+    cpus: int | None = None,
 ) -> dict[str, Any] | None:
     """Train ``cfg`` in ``run_dir``; returns the summary, or None when stopped for a requeue.
 
-    A finished run (``summary.json`` present) returns its summary without training again.
+    A finished run (``summary.json`` present) returns its summary without training again. With
+    several processes, the caller has initialised ``torch.distributed``; every rank calls this,
+    and ``should_stop`` must answer the same on every rank at the same iteration.
+    ``cpus`` is this process's share of cores (a SLURM task's ``cpus_per_task``); None: every
+    core the process may run on. The loader workers get theirs first, torch threads the rest.
     """
     paths = RunPaths(Path(run_dir))
     if paths.summary.is_file():
@@ -101,10 +111,11 @@ def train(
         # descriptors: receiving one took ~4 ms, ~5 % of a smoke step, and ~1.5 ms this way.
         torch.multiprocessing.set_sharing_strategy("file_system")
     if device.type == "cpu":  # leave the loader workers their cores; oversubscription is slower
-        torch.set_num_threads(max(1, _cpu_count() - settings.num_workers))
+        torch.set_num_threads(max(1, (cpus or _cpu_count()) - settings.num_workers))
 
     # ---- resume
     start_epoch, start_batch, step, wall_before, train_gflops = 0, 0, 0, 0.0, 0.0
+    partial: tuple[list[float], int] = ([], 0)  # an interrupted epoch's losses and clips so far
     ckpt_path = latest_checkpoint(paths.checkpoints) if cfg.train.auto_resume else None
     if ckpt_path is not None:
         state = load_checkpoint(ckpt_path)
@@ -115,7 +126,9 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"])
         wall_before, train_gflops = state["wall_s"], state["train_gflops"]
-        ev.truncate_log(paths.events, state["events_offset"])
+        partial = (state.get("epoch_losses", []), state.get("epoch_clips", 0))
+        if rank == 0:  # the log's only writer; another rank could cut rank 0's first new lines
+            ev.truncate_log(paths.events, state["events_offset"])
     log = ev.EventWriter(paths.events, enabled=rank == 0)
     if rank == 0:
         paths.config.write_text(json.dumps(cfg.to_dict(), indent=1))
@@ -164,7 +177,8 @@ def train(
             )
         iters = loader.batch_sampler.iterations(epoch)
         net.model.train()
-        losses, clips, epoch_start, tick = [], 0, time.perf_counter(), time.perf_counter()
+        (losses, clips), partial = partial, ([], 0)  # the epoch event covers the whole epoch
+        epoch_start, tick = time.perf_counter(), time.perf_counter()
         bar = tqdm(
             total=iters,
             initial=start_batch,
@@ -186,6 +200,7 @@ def train(
             train_gflops += 3 * out.batch_size * world_size * clip_gflops(net, out.shape)
             losses.append(out.loss)
             if step % cfg.train.log_period == 0:
+                ranks = same_grid_on_every_rank(out, world_size)  # collective: every rank is here
                 log.write(
                     ev.TRAIN,
                     epoch=epoch,
@@ -199,6 +214,7 @@ def train(
                     data_time_s=data_time,
                     compute_time_s=out.compute_s,
                     clips_per_s=out.batch_size * world_size / (data_time + out.compute_s),
+                    **({"rank_grids": ranks} if world_size > 1 else {}),
                 )
             if not math.isfinite(out.loss):
                 raise FloatingPointError(f"loss is {out.loss} at epoch {epoch}, iteration {it}")
@@ -213,6 +229,7 @@ def train(
                     step,
                     wall_before + time.perf_counter() - started,
                     train_gflops,
+                    partial=(losses, clips),
                 )
                 bar.close()
                 log.close()
@@ -299,13 +316,14 @@ def _evaluate(cfg: RunConfig, net, val_set, settings, rank, world, views) -> dic
     val_set.views = views
     per_process = max(1, cfg.test.batch_size // world)
     loader = build_eval_loader(val_set, per_process, settings, rank, world)
+    net.broadcast_buffers()  # every rank evaluates rank 0's model (the one it checkpoints)
     net.model.eval()
     metrics = evaluate(net.predict, loader, val_set.multi_label)
     net.model.train()
     return metrics
 
 
-def _checkpoint(paths, net, optimizer, log, epoch, batch, step, wall, gflops) -> None:
+def _checkpoint(paths, net, optimizer, log, epoch, batch, step, wall, gflops, partial=([], 0)):
     """Save everything resume needs; ``epoch``/``batch`` say where training continues."""
     if not log.enabled:  # only rank 0 (the one writing events) writes checkpoints
         return
@@ -324,6 +342,8 @@ def _checkpoint(paths, net, optimizer, log, epoch, batch, step, wall, gflops) ->
         "step": step,
         "wall_s": wall,
         "train_gflops": gflops,
+        "epoch_losses": partial[0],
+        "epoch_clips": partial[1],
         "events_offset": log.offset(),
     }
     save_checkpoint(path, state)

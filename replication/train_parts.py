@@ -68,10 +68,10 @@ class Network:
         else:
             self.wrapped = self.model
 
-    def _forward(self, video: Any) -> torch.Tensor:
+    def _forward(self, video: Any, module: nn.Module | None = None) -> torch.Tensor:
         video = to_device(video, self.device, self.channels_last)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            return (self.wrapped or self.model)(video)
+            return (module or self.wrapped or self.model)(video)
 
     def loss(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
         """Softmax cross-entropy, or per-class sigmoid BCE for multi-label data."""
@@ -97,8 +97,49 @@ class Network:
 
     @torch.no_grad()
     def predict(self, video: Any) -> torch.Tensor:
-        """Logits for evaluation (the caller puts the model in eval mode)."""
-        return self._forward(video)
+        """Logits for evaluation (the caller puts the model in eval mode).
+
+        The bare model, not the DDP wrapper: DDP's forward may broadcast buffers, a collective
+        that hangs when ranks hold different numbers of evaluation batches.
+        """
+        return self._forward(video, self.model)
+
+    @torch.no_grad()
+    def broadcast_buffers(self) -> None:
+        """Give every process rank 0's buffers (BN statistics), as DDP does before a forward.
+
+        Precise BN runs on each rank's own batches, so without this the ranks would evaluate
+        slightly different models; rank 0's is the one its checkpoints keep.
+        """
+        if _world() > 1:
+            for buffer in self.model.buffers():
+                torch.distributed.broadcast(buffer, src=0)
+
+
+def _world() -> int:
+    """Processes of the initialised process group; 1 without one."""
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def same_grid_on_every_rank(step: Step, world_size: int) -> list[list[int]]:
+    """Every rank's ``[grid, T, S, clips]`` of this iteration, checked equal (a collective).
+
+    Multigrid relies on every rank taking the same grid at the same iteration (gradients of
+    different shapes and batch sizes would be averaged as if alike); the sampler guarantees it
+    and this checks it at every logged iteration, at the cost of one tiny all-gather.
+
+    Raises:
+        RuntimeError: when the ranks disagree (on every rank alike, so none hangs).
+    """
+    mine = [step.grid, *step.shape, step.batch_size]
+    if world_size == 1:
+        return [mine]
+    everyone: list[Any] = [None] * world_size
+    torch.distributed.all_gather_object(everyone, mine)
+    if any(grid != mine for grid in everyone):
+        raise RuntimeError(f"ranks train on different grids [grid, T, S, clips]: {everyone}")
+    return everyone
 
 
 def build_network(

@@ -139,8 +139,13 @@ def test_interrupted_run_resumes_to_identical_results(tiny_data, tmp_path):
     assert epochs == sorted(set(epochs)) == list(range(len(epochs)))  # none missing, none twice
     starts = [e for e in log if e["event"] == ev.RUN_START]
     assert [s["resumed"] for s in starts] == [False, True, True]  # each restart is visible
+    assert all("_iter" in s["resumed_from"] for s in starts[1:])  # from where it stopped
     steps = [e["step"] for e in log if e["event"] == ev.TRAIN]
     assert steps == sorted(set(steps))
+    reference_log = ev.read_events(tmp_path / "a" / "events.jsonl")
+    per_epoch = [[(e["loss"], e["clips"]) for e in events if e["event"] == ev.EPOCH]
+                 for events in (log, reference_log)]  # fmt: skip
+    assert per_epoch[0] == per_epoch[1]  # an interrupted epoch still reports all its iterations
 
 
 def test_finished_run_is_not_trained_again(tiny_data, tmp_path):

@@ -1,0 +1,240 @@
+"""SLURM profiles: the resources a training job asks for, read from ``slurm/<profile>.yaml``.
+
+A profile is data, not code: partition, account, nodes, processes and their CPUs, GPUs and memory,
+the time limit and how long before it SLURM warns the job (so it can checkpoint and requeue). It is
+validated like an experiment config (strict types, unknown keys rejected with a suggestion) and
+checked against the experiment it will run: one training process per task, so the config's
+``train.num_gpus`` must equal ``nodes x tasks_per_node``; and against the cluster's nodes as
+``sinfo`` lists them, so a job no node could run fails at once instead of pending for ever.
+Every problem is a :class:`~replication.errors.ConfigError` naming the profile file and key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from replication.config import RunConfig, read_yaml
+from replication.errors import ConfigError
+
+SbatchValue = Annotated[str | int | bool, Field(union_mode="left_to_right")]
+
+
+class SlurmProfile(BaseModel):
+    """Resources of one training job; the defaults are a one-process CPU job."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    partition: str = Field("", description="partition (sbatch --partition); '' = the default one")
+    account: str = Field("", description="account to charge (sbatch --account); '' = your default")
+    qos: str = Field("", description="quality of service (sbatch --qos); '' = the default")
+    constraint: str = Field("", description="node features (sbatch --constraint), e.g. 'a100'")
+    nodes: int = Field(1, gt=0, description="nodes of the job")
+    tasks_per_node: int = Field(
+        1, gt=0, description="training processes per node (one per GPU on a GPU cluster)"
+    )
+    gpus_per_node: int = Field(0, ge=0, description="GPUs per node; 0 trains on CPUs")
+    cpus_per_task: int = Field(
+        1, gt=0, description="cores per process: loader workers plus torch threads on a CPU"
+    )
+    mem_gb: float = Field(0, ge=0, description="memory per node, in GB; 0 = the cluster default")
+    timeout_min: int = Field(60, gt=0, description="time limit of one job run, in minutes")
+    signal_delay_s: int = Field(
+        120, gt=0, description="seconds before the time limit SLURM sends USR2 (checkpoint time)"
+    )
+    max_timeout_requeues: int = Field(
+        3, ge=0, description="requeues after hitting the time limit (preemptions do not count)"
+    )
+    sbatch: dict[str, SbatchValue] = Field(
+        default_factory=dict,
+        description="further sbatch options, e.g. {exclusive: true, mail-type: END}",
+    )
+    setup: tuple[str, ...] = Field(
+        (), description="shell lines run before the training starts, e.g. 'module load cuda'"
+    )
+
+    @pydantic.field_validator("setup", mode="before")
+    @classmethod
+    def _list_to_tuple(cls, value: Any) -> Any:
+        # YAML gives lists; the frozen profile stores a tuple.
+        return tuple(value) if isinstance(value, list) else value
+
+    @property
+    def num_tasks(self) -> int:
+        """Training processes of the whole job."""
+        return self.nodes * self.tasks_per_node
+
+
+def _describe(err: dict[str, Any]) -> ConfigError:
+    key = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(key, list(SlurmProfile.model_fields), n=1)
+        return ConfigError(key, f"unknown key{f' (did you mean {close[0]}?)' if close else ''}")
+    value = err.get("input")
+    got = "" if isinstance(value, dict) else f", got {value!r}"
+    return ConfigError(key, f"{err['msg'][0].lower()}{err['msg'][1:]}{got}")
+
+
+def _check(profile: SlurmProfile) -> None:
+    if profile.signal_delay_s >= profile.timeout_min * 60:
+        raise ConfigError(
+            "signal_delay_s",
+            f"{profile.signal_delay_s} s is not shorter than timeout_min={profile.timeout_min}",
+        )
+    if profile.gpus_per_node and profile.gpus_per_node != profile.tasks_per_node:
+        raise ConfigError(
+            "tasks_per_node",
+            f"one process per GPU: set it to gpus_per_node={profile.gpus_per_node}, "
+            f"got {profile.tasks_per_node}",
+        )
+    reserved = {"output", "error", "open-mode", "signal", "array", "wckey"}
+    for option in profile.sbatch:
+        if option.replace("_", "-") in reserved:
+            raise ConfigError(f"sbatch.{option}", "is set by the launcher; remove it")
+
+
+def validate_profile(raw: dict[str, Any]) -> SlurmProfile:
+    """Build a profile from a mapping, raising its first problem as ConfigError."""
+    try:
+        profile = SlurmProfile.model_validate(raw)
+    except pydantic.ValidationError as err:
+        raise _describe(err.errors()[0]) from None
+    _check(profile)
+    return profile
+
+
+def load_profile(path: str | Path) -> SlurmProfile:
+    """Read and validate ``slurm/<profile>.yaml``.
+
+    Raises:
+        ConfigError: naming the file and the key at fault.
+    """
+    path = Path(path)
+    try:
+        return validate_profile(read_yaml(path))
+    except ConfigError as err:
+        raise err.with_source(str(path)) from None
+
+
+def check_matches_config(profile: SlurmProfile, cfg: RunConfig, source: str) -> None:
+    """Check that the profile starts as many processes as the config's schedule expects.
+
+    The multigrid schedule sizes per-process batches, learning rate and BN groups from
+    ``train.num_gpus``, so a job with a different number of processes would silently train
+    another experiment.
+
+    Raises:
+        ConfigError: naming ``source`` (the profile) when the counts differ.
+    """
+    if profile.num_tasks != cfg.train.num_gpus:
+        raise ConfigError(
+            "tasks_per_node",
+            f"{profile.nodes} node(s) x {profile.tasks_per_node} task(s) = {profile.num_tasks} "
+            f"training processes, but the config says train.num_gpus={cfg.train.num_gpus}; "
+            "make them equal (e.g. --set train.num_gpus=...)",
+            source,
+        )
+
+
+# --------------------------------------------------------------------------- the cluster's nodes
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of a partition, as ``sinfo`` reports it."""
+
+    name: str
+    cpus: int
+    mem_mb: int
+    gpus: int
+
+
+def _gpu_count(gres: str) -> int:
+    """GPUs in a GRES string such as ``gpu:8``, ``gpu:a100:4(S:0-1)`` or ``(null)``.
+
+    >>> _gpu_count("gpu:a100:4(S:0-1),tmpdisk:100"), _gpu_count("(null)")
+    (4, 0)
+    """
+    total = 0
+    for item in gres.split(","):
+        fields = item.split("(")[0].split(":")
+        if fields[0] == "gpu" and fields[-1].isdigit():
+            total += int(fields[-1])
+    return total
+
+
+def parse_sinfo(text: str, partition: str) -> list[Node]:
+    """Nodes of ``partition`` ('' = the default one) from ``sinfo -h -N -o '%N|%c|%m|%G|%P'``."""
+    nodes = []
+    for line in text.splitlines():
+        name, cpus, mem, gres, part = line.strip().split("|")
+        is_default = part.endswith("*")
+        if part.rstrip("*") == partition or (not partition and is_default):
+            nodes.append(Node(name, int(cpus), int(mem.rstrip("+")), _gpu_count(gres)))
+    return nodes
+
+
+def partition_nodes(partition: str) -> list[Node] | None:
+    """Ask ``sinfo`` for the nodes of ``partition``; None when sinfo cannot answer."""
+    try:
+        proc = subprocess.run(
+            ["sinfo", "-h", "-N", "-o", "%N|%c|%m|%G|%P"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return parse_sinfo(proc.stdout, partition) if proc.returncode == 0 else None
+
+
+def check_fits_nodes(profile: SlurmProfile, nodes: list[Node], source: str) -> None:
+    """Refuse a job that no node of its partition could ever run (it would pend forever).
+
+    Raises:
+        ConfigError: naming ``source`` and the resource that does not fit.
+    """
+    where = f"partition {profile.partition!r}" if profile.partition else "the default partition"
+    if not nodes:
+        raise ConfigError("partition", f"{where} has no nodes (or does not exist)", source)
+    cpus = profile.tasks_per_node * profile.cpus_per_task
+    most = max(n.cpus for n in nodes)
+    if cpus > most:
+        raise ConfigError(
+            "cpus_per_task",
+            f"{profile.tasks_per_node} task(s) x {profile.cpus_per_task} CPUs = {cpus} CPUs per "
+            f"node, but the largest node of {where} has {most}",
+            source,
+        )
+    mem_mb = round(profile.mem_gb * 1024)
+    if mem_mb > max(n.mem_mb for n in nodes):
+        raise ConfigError(
+            "mem_gb",
+            f"{profile.mem_gb} GB per node, but the largest node of {where} has "
+            f"{max(n.mem_mb for n in nodes) / 1024:.1f} GB",
+            source,
+        )
+    if profile.gpus_per_node > max(n.gpus for n in nodes):
+        raise ConfigError(
+            "gpus_per_node",
+            f"{profile.gpus_per_node} GPUs, but nodes of {where} have at most "
+            f"{max(n.gpus for n in nodes)}",
+            source,
+        )
+    fitting = [
+        n
+        for n in nodes
+        if n.cpus >= cpus and n.mem_mb >= mem_mb and n.gpus >= profile.gpus_per_node
+    ]
+    if len(fitting) < profile.nodes:
+        raise ConfigError(
+            "nodes",
+            f"{profile.nodes} nodes, but only {len(fitting)} node(s) of {where} fit one task set",
+            source,
+        )

@@ -1,0 +1,100 @@
+"""SLURM profiles: strict validation, checks against the config, and against the cluster's nodes."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ROOT
+
+from replication.config import load_config
+from replication.errors import ConfigError
+from replication.slurm_profile import (
+    Node,
+    SlurmProfile,
+    check_fits_nodes,
+    check_matches_config,
+    load_profile,
+    parse_sinfo,
+)
+
+
+@pytest.mark.parametrize("name", ["local.yaml", "example-gpu-cluster.yaml"])
+def test_shipped_profiles_are_valid(name):
+    profile = load_profile(ROOT / "slurm" / name)
+    assert profile.num_tasks >= 1
+
+
+def test_example_gpu_profile_fits_the_shipped_8_gpu_configs():
+    profile = load_profile(ROOT / "slurm/example-gpu-cluster.yaml")
+    cfg = load_config(ROOT / "config/kinetics/slowfast_8x8_r50_multigrid.yaml")
+    check_matches_config(profile, cfg, "example")  # no error: 1 node x 8 tasks = num_gpus 8
+    assert profile.gpus_per_node == profile.tasks_per_node == 8
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("cpus_per_tasks: 2\n", "cpus_per_tasks: unknown key (did you mean cpus_per_task?)"),
+        ("nodes: '2'\n", "nodes: input should be a valid integer, got '2'"),
+        ("mem_gb: -1\n", "mem_gb: input should be greater than or equal to 0, got -1"),
+        ("timeout_min: 1\nsignal_delay_s: 60\n", "signal_delay_s: 60 s is not shorter than"),
+        ("gpus_per_node: 8\n", "tasks_per_node: one process per GPU: set it to gpus_per_node=8"),
+        ("sbatch: {output: x.log}\n", "sbatch.output: is set by the launcher; remove it"),
+        ("- a\n", "top level must be a mapping"),
+    ],
+)
+def test_bad_profile_names_file_and_key(write_yaml, text, message):
+    path = write_yaml(text, "profile.yaml")
+    with pytest.raises(ConfigError) as err:
+        load_profile(path)
+    assert str(err.value).startswith(f"{path}: ")
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_profile_is_frozen_and_reads_lists():
+    profile = SlurmProfile.model_validate({"setup": ["module load cuda"], "sbatch": {"x": True}})
+    assert profile.setup == ("module load cuda",)
+    with pytest.raises(ValueError, match="frozen"):
+        profile.nodes = 2  # type: ignore[misc]
+
+
+def test_process_count_must_match_num_gpus():
+    cfg = load_config(ROOT / "config/smoke/multigrid.yaml")  # train.num_gpus: 1
+    with pytest.raises(ConfigError, match=r"1 node\(s\) x 2 task\(s\) = 2 .* train.num_gpus=1"):
+        check_matches_config(SlurmProfile(tasks_per_node=2), cfg, "p.yaml")
+    check_matches_config(SlurmProfile(), cfg, "p.yaml")
+
+
+SINFO = "gpu1|64|512000|gpu:a100:8(S:0-1)|gpu\ngpu2|64|512000|gpu:a100:8|gpu\ncpu1|2|23081|(null)|local*\n"
+
+
+def test_parse_sinfo_picks_the_partition_or_the_default():
+    assert [n.name for n in parse_sinfo(SINFO, "gpu")] == ["gpu1", "gpu2"]
+    assert parse_sinfo(SINFO, "") == [Node("cpu1", 2, 23081, 0)]
+    assert parse_sinfo(SINFO, "gpu")[0].gpus == 8
+    assert parse_sinfo(SINFO, "nope") == []
+
+
+@pytest.mark.parametrize(
+    ("profile", "message"),
+    [
+        (SlurmProfile(partition="nope"), "partition: partition 'nope' has no nodes"),
+        (SlurmProfile(cpus_per_task=3), "cpus_per_task: 1 task(s) x 3 CPUs = 3 CPUs per node, "),
+        (SlurmProfile(mem_gb=100), "mem_gb: 100.0 GB per node, but the largest node"),
+        (SlurmProfile(gpus_per_node=1, tasks_per_node=1), "gpus_per_node: 1 GPUs, but"),
+        (
+            SlurmProfile(partition="gpu", nodes=3, tasks_per_node=8, gpus_per_node=8),
+            "nodes: 3 nodes, but only 2 node(s)",
+        ),
+    ],
+)
+def test_jobs_no_node_can_run_are_refused(profile, message):
+    with pytest.raises(ConfigError) as err:
+        check_fits_nodes(profile, parse_sinfo(SINFO, profile.partition), "p.yaml")
+    assert str(err.value).startswith(f"p.yaml: {message}")
+
+
+def test_jobs_that_fit_pass():
+    check_fits_nodes(SlurmProfile(cpus_per_task=2, mem_gb=4), parse_sinfo(SINFO, ""), "p")
+    gpu = SlurmProfile(partition="gpu", nodes=2, tasks_per_node=8, gpus_per_node=8, mem_gb=400)
+    check_fits_nodes(gpu, parse_sinfo(SINFO, "gpu"), "p")
