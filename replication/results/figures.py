@@ -51,9 +51,13 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _palette(labels: list[str]) -> dict[str, tuple[float, float, float]]:
-    colors = sns.color_palette("colorblind", n_colors=max(len(labels), 1))
-    return dict(zip(labels, colors, strict=False))
+def _colors(res: Results, exp: Experiment) -> dict[str, tuple[float, float, float]]:
+    """One colour per variant label, the same in every figure of the experiment."""
+    labels = [lab for _, lab in res.variants(exp.id, ("main", "ablation", "budget"))]
+    colors = dict(zip(labels, sns.color_palette("colorblind", max(len(labels), 1)), strict=False))
+    for label in labels:  # the ablation figure's reference row keeps its variant's colour
+        colors[f"{label} (default)"] = colors[label]
+    return colors
 
 
 def _save(fig: plt.Figure, out: Path, stem: str) -> None:
@@ -77,7 +81,7 @@ def accuracy_vs_time(res: Results, exp: Experiment, out: Path) -> Figure:
     metric = res.metrics(exp.id)[0]
     unit, scale = _time_axis(res, exp)
     variants = res.variants(exp.id, ("main", "ablation"))
-    colors = _palette([label for _, label in variants])
+    colors = _colors(res, exp)
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.2), layout="constrained")
     sweep = [(v, lab) for v, lab in res.variants(exp.id, ("budget",))] + [
         (v, lab) for v, lab in variants if v == BASELINE
@@ -148,9 +152,15 @@ def training_curves(res: Results, exp: Experiment, out: Path) -> Figure:
     metric = res.metrics(exp.id)[0]
     unit, scale = _time_axis(res, exp)
     labels = dict(res.variants(exp.id, ("main", "budget")))
-    colors = _palette(list(labels.values()))
+    colors = _colors(res, exp)
     evals = _frame([e for e in res.evals if e["experiment"] == exp.id and e["variant"] in labels])
-    epochs = _frame([e for e in res.epochs if e["experiment"] == exp.id and e["variant"] in labels])
+    epochs = _frame(
+        [
+            e
+            for e in res.epochs
+            if e["experiment"] == exp.id and e["variant"] in labels and e["clips"] > 0
+        ]
+    )  # epochs without a step (tiny coarse phases) have no loss
     fig, (left, right) = plt.subplots(1, 2, figsize=(WIDTH_IN, 3.6), layout="constrained")
     for frame, ax, y in ((evals[evals["kind"] == "train"], left, metric), (epochs, right, "loss")):
         mean = frame.groupby(["label", "epoch"], sort=True)[["train_s", y]].mean().reset_index()
@@ -205,6 +215,9 @@ def _schedule_rows(cfg, clips: int, label: str) -> list[dict]:
                 }
             )
         start += iters
+    # Close every step line at the last iteration, so lengths compare across variants.
+    last = {row["grid"]: row for row in rows}
+    rows.extend({**row, "iteration": start} for row in last.values())
     return rows
 
 
@@ -220,10 +233,16 @@ def schedule_figure(res: Results, exp: Experiment, out: Path) -> Figure:
     ]
     frame = _frame(rows)
     fig, axes = plt.subplots(
-        2, len(variants), figsize=(WIDTH_IN, 4.6), sharey="row", squeeze=False, layout="constrained"
+        2,
+        len(variants),
+        figsize=(WIDTH_IN, 4.6),
+        sharex=True,
+        sharey="row",
+        squeeze=False,
+        layout="constrained",
     )
     grids = sorted(frame["grid"].unique())
-    colors = _palette(grids)
+    colors = dict(zip(grids, sns.color_palette("colorblind", len(grids)), strict=True))
     for column, (_, label) in enumerate(variants):
         part = frame[frame["variant"] == label]
         for grid in grids:
@@ -271,7 +290,8 @@ def ablation_figure(res: Results, exp: Experiment, out: Path) -> Figure | None:
         (v, f"{lab} (default)") for v, lab in res.variants(exp.id, ("main",)) if v == "long_short"
     ] + ablations
     labels = [label for _, label in variants]
-    colors = _palette(labels)
+    colors = _colors(res, exp)
+    colors[labels[0]] = colors.get(labels[0][: -len(" (default)")], colors[labels[0]])
     fig, (left, right) = plt.subplots(
         1, 2, figsize=(WIDTH_IN, 3.4), sharey=True, layout="constrained"
     )
@@ -287,11 +307,13 @@ def ablation_figure(res: Results, exp: Experiment, out: Path) -> Figure | None:
                     color="black",
                     capsize=3,
                 )
-            left.text(est.mean, i, f" n={est.n}", va="center", fontsize=7)
         measured, _ = res.speedups(exp.id, v)
         if measured is not None:
             right.barh(i, measured, color=colors[label])
-    left.set_yticks(range(len(labels)), labels)
+    seeds = [len(res.runs_of(exp.id, v)) for v, _ in variants]
+    left.set_yticks(
+        range(len(labels)), [f"{lab}\nn={n} seeds" for lab, n in zip(labels, seeds, strict=True)]
+    )
     left.invert_yaxis()
     left.set_xlabel(f"final {METRIC_NAMES[metric]}")
     right.set_xlabel(f"measured speedup over baseline ({TIMES})")
@@ -323,7 +345,7 @@ def throughput_figure(res: Results, exp: Experiment, out: Path) -> Figure:
     ]
     frame = _frame(rows).sort_values(["batch_size", "num_frames", "crop_size"], ascending=False)
     order = list(dict.fromkeys(frame["grid"]))
-    colors = _palette(list(labels.values()))
+    colors = _colors(res, exp)
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(WIDTH_IN, 5.0), sharex=True, layout="constrained"
     )
