@@ -1,0 +1,7 @@
+"""``python -m replication.results``: see :mod:`replication.results.cli`."""
+
+import sys
+
+from replication.results.cli import main
+
+sys.exit(main())

@@ -1,0 +1,317 @@
+"""Event logs of a plan's runs -> tidy CSVs: one row per run, per eval, per epoch, per grid.
+
+The only reader of run folders for the tables and figures. Every row carries its provenance
+(git commit, config hash, hardware), so any number in a table traces back to a run and the code
+and machine that produced it. A run counts as finished when its ``summary.json`` exists (training
+writes it last, atomically); unfinished or stale runs stop collection with one error that lists
+them all, rather than tables that silently lack rows.
+
+Timing: ``train_s`` sums the ``epoch_s`` of every epoch, i.e. the training loop only (no
+evaluation, precise BN or checkpointing), which is what the measured speedup compares;
+``wall_s`` is the run's whole wall-clock, final test included.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from replication import events as ev
+from replication.results.plan import Plan, Run, config_hash, expand_runs
+from replication.results.tidy import Row, write_rows
+
+PROVENANCE = ("git_sha", "git_dirty", "config_hash", "device", "torch")
+KEYS = ("plan", "experiment", "variant", "label", "group", "seed", "run_id")
+METRICS = ("top1", "top5", "mAP")
+
+RUN_TYPES: dict[str, type] = {
+    **dict.fromkeys(("plan", "experiment", "variant", "label", "group", "run_id"), str),
+    "seed": int,
+    "epochs": int,
+    "iterations": int,
+    "train_s": float,
+    "wall_s": float,
+    "train_gflops": float,
+    "device_kind": str,
+    "num_devices": int,
+    "device_hours": float,
+    "clips_per_epoch": int,
+    **dict.fromkeys(METRICS, float),
+    "bad_videos": int,
+    "starts": int,
+    **dict.fromkeys(PROVENANCE, str),
+    "git_dirty": bool,
+}
+EVAL_TYPES: dict[str, type] = {
+    **{k: RUN_TYPES[k] for k in KEYS},
+    "kind": str,  # 'train' (1 view at the current grid) or 'final' (multi-view, base shape)
+    "epoch": int,
+    "step": int,
+    "train_s": float,
+    "wall_s": float,
+    **dict.fromkeys(METRICS, float),
+    **{k: RUN_TYPES[k] for k in PROVENANCE},
+}
+EPOCH_TYPES: dict[str, type] = {
+    **{k: RUN_TYPES[k] for k in KEYS},
+    "epoch": int,
+    "step": int,
+    "loss": float,
+    "clips": int,
+    "epoch_s": float,
+    "train_s": float,
+    "wall_s": float,
+    **{k: RUN_TYPES[k] for k in PROVENANCE},
+}
+GRID_TYPES: dict[str, type] = {
+    **{k: RUN_TYPES[k] for k in KEYS},
+    "num_frames": int,
+    "crop_size": int,
+    "batch_size": int,
+    "logged_steps": int,
+    "clips_per_s": float,
+    "data_share": float,
+    **{k: RUN_TYPES[k] for k in PROVENANCE},
+}
+TABLES = {"runs": RUN_TYPES, "evals": EVAL_TYPES, "epochs": EPOCH_TYPES, "grids": GRID_TYPES}
+
+
+class CollectError(ValueError):
+    """Runs that are missing, unfinished or trained with another config than the plan's."""
+
+
+@dataclass
+class Collected:
+    """The four tidy tables of one plan."""
+
+    runs: list[Row]
+    evals: list[Row]
+    epochs: list[Row]
+    grids: list[Row]
+
+    def write(self, out_dir: Path | str) -> list[Path]:
+        """Write ``runs.csv``, ``evals.csv``, ``epochs.csv``, ``grids.csv`` atomically."""
+        paths = []
+        for name, types in TABLES.items():
+            path = Path(out_dir) / f"{name}.csv"
+            write_rows(path, getattr(self, name), list(types))
+            paths.append(path)
+        return paths
+
+
+def collect(plan: Plan, runs_root: Path | str = "runs", progress: bool = False) -> Collected:
+    """Read every run of ``plan``; raises CollectError listing all missing or stale runs."""
+    runs = expand_runs(plan)
+    missing = [r.run_id for r in runs if not (r.run_dir(runs_root) / "summary.json").is_file()]
+    if missing:
+        raise CollectError(
+            f"{len(missing)} of {len(runs)} runs of plan {plan.name!r} have not finished "
+            f"(no summary.json under {Path(runs_root) / plan.name}): {', '.join(missing)}"
+        )
+    stale = [msg for r in runs if (msg := _stale(r, r.run_dir(runs_root)))]
+    if stale:
+        raise CollectError(
+            f"{len(stale)} runs were trained with another config than the plan's "
+            f"(delete their folders to retrain): {'; '.join(stale)}"
+        )
+    out = Collected([], [], [], [])
+    for number, run in enumerate(runs, 1):
+        if progress:
+            print(f"[{number}/{len(runs)}] {run.run_id}", file=sys.stderr, flush=True)
+        rows = read_run(run, run.run_dir(runs_root))
+        out.runs.append(rows["run"])
+        out.evals.extend(rows["evals"])
+        out.epochs.extend(rows["epochs"])
+        out.grids.extend(rows["grids"])
+    return out
+
+
+def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            flat |= _flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _stale(run: Run, run_dir: Path) -> str:
+    """'' when the run's saved config agrees with the plan's on every key both have."""
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return f"{run.run_id} (no config.json)"
+    saved = _flatten(json.loads(path.read_text()))
+    wanted = _flatten(run.resolved_config().to_dict())
+    for key in sorted(saved.keys() & wanted.keys()):
+        if saved[key] != wanted[key]:
+            return f"{run.run_id} ({key}: ran {saved[key]!r}, plan {wanted[key]!r})"
+    return ""
+
+
+# --------------------------------------------------------------------------- one run
+
+
+def read_run(run: Run, run_dir: Path) -> dict[str, Any]:
+    """The rows of one finished run: ``run`` (a row) and lists ``evals``, ``epochs``, ``grids``."""
+    log = ev.read_events(run_dir / "events.jsonl")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    config = json.loads((run_dir / "config.json").read_text())
+    starts = [e for e in log if e["event"] == ev.RUN_START]
+    if not starts:
+        raise CollectError(f"{run_dir / 'events.jsonl'}: no run_start event")
+    keys = {
+        "plan": run.plan,
+        "experiment": run.experiment,
+        "variant": run.variant,
+        "label": run.label,
+        "group": run.group,
+        "seed": run.seed,
+        "run_id": run.run_id,
+    }
+    provenance = _provenance(starts, config)
+    epochs = _epoch_rows(log, keys, provenance)
+    train_s = epochs[-1]["train_s"] if epochs else 0.0
+    device = starts[-1]["device"]
+    on_gpu = device.get("type") == "cuda"
+    num_devices = config["train"]["num_gpus"] if on_gpu else 1
+    row = {
+        **keys,
+        "epochs": summary["epochs"],
+        "iterations": summary["steps"],
+        "train_s": train_s,
+        "wall_s": summary["wall_s"],
+        "train_gflops": summary["train_gflops"],
+        "device_kind": "GPU" if on_gpu else "CPU",
+        "num_devices": num_devices,
+        "device_hours": train_s / 3600 * num_devices,
+        "clips_per_epoch": max((e["clips"] for e in epochs), default=0),
+        **{m: summary["metrics"].get(m) for m in METRICS},
+        "bad_videos": summary.get("bad_videos", 0),
+        "starts": len(starts),
+        **provenance,
+    }
+    final = {
+        **keys,
+        "kind": "final",
+        "epoch": summary["epochs"],
+        "step": summary["steps"],
+        "train_s": train_s,
+        "wall_s": summary["wall_s"],
+        **{m: summary["metrics"].get(m) for m in METRICS},
+        **provenance,
+    }
+    return {
+        "run": row,
+        "evals": [*_eval_rows(log, keys, provenance, epochs), final],
+        "epochs": epochs,
+        "grids": _grid_rows(log, keys, provenance),
+    }
+
+
+def _provenance(starts: list[dict], config: Mapping[str, Any]) -> dict[str, Any]:
+    """Commit, config hash and hardware; a resumed run on other code or hardware shows both."""
+
+    def joined(values: Iterable[Any]) -> str:
+        return "+".join(dict.fromkeys(str(v) for v in values))
+
+    return {
+        "git_sha": joined(s["git_sha"] for s in starts),
+        "git_dirty": any(bool(s["git_dirty"]) for s in starts),
+        "config_hash": config_hash(config),
+        "device": joined(describe_device(s["device"]) for s in starts),
+        "torch": joined(s["versions"].get("torch") for s in starts),
+    }
+
+
+def describe_device(device: Mapping[str, Any]) -> str:
+    """One-line hardware name of a ``run_start`` device record.
+
+    >>> describe_device({"type": "cpu", "cpu": "x86_64", "cpu_threads": 2})
+    'CPU x86_64, 2 threads'
+    >>> describe_device({"type": "cuda", "gpu": "NVIDIA H100", "gpu_count": 8})
+    '8x NVIDIA H100'
+    """
+    if device.get("type") == "cuda":
+        return f"{device.get('gpu_count', 1)}x {device.get('gpu', 'GPU')}"
+    return f"CPU {device.get('cpu', '?')}, {device.get('cpu_threads', '?')} threads"
+
+
+def _epoch_rows(log: list[dict], keys: dict, provenance: dict) -> list[Row]:
+    rows, train_s, previous_wall = [], 0.0, 0.0
+    for e in log:
+        if e["event"] != ev.EPOCH:
+            continue
+        # epoch_s times the training loop alone; older logs lack it, so fall back to wall_s.
+        epoch_s = e.get("epoch_s", e["wall_s"] - previous_wall)
+        previous_wall = e["wall_s"]
+        train_s += epoch_s
+        rows.append(
+            {
+                **keys,
+                "epoch": e["epoch"],
+                "step": e["step"],
+                "loss": e["loss"],
+                "clips": e["clips"],
+                "epoch_s": epoch_s,
+                "train_s": train_s,
+                "wall_s": e["wall_s"],
+                **provenance,
+            }
+        )
+    return rows
+
+
+def _eval_rows(log: list[dict], keys: dict, provenance: dict, epochs: list[Row]) -> list[Row]:
+    train_s = {row["epoch"]: row["train_s"] for row in epochs}
+    return [
+        {
+            **keys,
+            "kind": "train",
+            "epoch": e["epoch"],
+            "step": e["step"],
+            "train_s": train_s.get(e["epoch"]),
+            "wall_s": e.get("wall_s"),
+            **{m: e["metrics"].get(m) for m in METRICS},
+            **provenance,
+        }
+        for e in log
+        if e["event"] == ev.EVAL
+    ]
+
+
+def _grid_rows(log: list[dict], keys: dict, provenance: dict) -> list[Row]:
+    """Throughput per grid (T, crop, batch) from the logged ``train`` steps.
+
+    The run's first logged step also waits for loader workers to start, a one-off cost that
+    would bias its grid, so it is left out.
+    """
+    steps = [e for e in log if e["event"] == ev.TRAIN]
+    totals: dict[tuple[int, int, int], list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0])
+    for e in steps[1:]:
+        total = totals[(e["num_frames"], e["crop_size"], e["batch_size"])]
+        total[0] += 1
+        total[1] += e["data_time_s"]
+        total[2] += e["compute_time_s"]
+        total[3] += e["batch_size"]
+    rows = []
+    for (frames, crop, batch), (count, data_s, compute_s, clips) in sorted(totals.items()):
+        busy = data_s + compute_s
+        rows.append(
+            {
+                **keys,
+                "num_frames": frames,
+                "crop_size": crop,
+                "batch_size": batch,
+                "logged_steps": count,
+                "clips_per_s": clips / busy if busy else None,
+                "data_share": data_s / busy if busy else None,
+                **provenance,
+            }
+        )
+    return rows

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from results_fixtures import PLAN_FILE, ROOT, RUNS, copy_runs
+
+from replication.results.collect import TABLES, CollectError, collect
+from replication.results.plan import read_plan
+from replication.results.tidy import read_rows
+
+
+@pytest.fixture(autouse=True)
+def _in_root(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return read_plan(PLAN_FILE)
+
+
+def test_collect_writes_one_row_per_run_and_eval(plan, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    collected = collect(plan, RUNS)
+    paths = collected.write(tmp_path)
+    assert sorted(p.name for p in paths) == ["epochs.csv", "evals.csv", "grids.csv", "runs.csv"]
+    assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+    runs = read_rows(tmp_path / "runs.csv", TABLES["runs"])
+    assert [r["run_id"] for r in runs] == [
+        "tiny/baseline-s0",
+        "tiny/baseline-s1",
+        "tiny/long_short-s0",
+        "tiny/long_short-s1",
+        "tiny/bn_base_4-s0",
+        "tiny/baseline_e2-s0",
+    ]
+    for row in runs:
+        summary = json.loads((RUNS / "fixture" / row["run_id"] / "summary.json").read_text())
+        assert row["top1"] == pytest.approx(summary["metrics"]["top1"], abs=1e-4)
+        assert row["iterations"] == summary["steps"]
+        assert row["git_sha"] and row["config_hash"] and row["device"].startswith("CPU")
+        assert row["train_s"] > 0 and row["device_kind"] == "CPU"
+    evals = read_rows(tmp_path / "evals.csv", TABLES["evals"])
+    finals = [e for e in evals if e["kind"] == "final"]
+    assert len(finals) == len(runs)
+    assert all(e["git_sha"] and e["config_hash"] for e in evals)
+    grids = read_rows(tmp_path / "grids.csv", TABLES["grids"])
+    shapes = {(g["num_frames"], g["crop_size"]) for g in grids if g["variant"] == "long_short"}
+    assert len(shapes) > 1  # multigrid trains on several grids
+    assert all(0 <= g["data_share"] <= 1 for g in grids)
+
+
+def test_missing_runs_are_listed(plan, tmp_path):
+    runs = copy_runs(tmp_path)
+    (runs / "fixture/tiny/long_short-s1/summary.json").unlink()
+    (runs / "fixture/tiny/bn_base_4-s0/summary.json").unlink()
+    with pytest.raises(CollectError) as err:
+        collect(plan, runs)
+    message = str(err.value)
+    assert "2 of 6 runs" in message
+    assert "tiny/long_short-s1" in message and "tiny/bn_base_4-s0" in message
+    assert "\n" not in message
+
+
+def test_torn_last_line_is_tolerated(plan, tmp_path):
+    runs = copy_runs(tmp_path)
+    log = runs / "fixture/tiny/baseline-s0/events.jsonl"
+    with open(log, "a") as f:
+        f.write('{"event": "train", "time_s": 1.0, "epo')  # a writer killed mid-line
+    torn = collect(plan, runs)
+    clean = collect(plan, RUNS)
+    assert torn.runs == clean.runs and torn.evals == clean.evals
+
+
+def test_stale_run_is_an_error(plan, tmp_path):
+    runs = copy_runs(tmp_path)
+    path = runs / "fixture/tiny/baseline-s1/config.json"
+    config = json.loads(path.read_text())
+    config["solver"]["base_lr"] = 0.5
+    path.write_text(json.dumps(config))
+    with pytest.raises(CollectError, match=r"tiny/baseline-s1 \(solver.base_lr: ran 0.5"):
+        collect(plan, runs)
