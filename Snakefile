@@ -90,12 +90,16 @@ rule synthetic_data:
     params:
         sizes=lambda w: (
             f"--train-per-class {GENERATED[w.root].train_per_class} "
-            f"--val-per-class {GENERATED[w.root].val_per_class}"
+            f"--val-per-class {GENERATED[w.root].val_per_class} "
+            f"--texture-px {GENERATED[w.root].texture_px} "
+            f"--distractor-pct {GENERATED[w.root].distractor_pct}"
         ),
     wildcard_constraints:
         root="|".join(re.escape(root) for root in GENERATED) or "(?!)",
     shell:
-        "python -m replication.data.synthetic --out {wildcards.root} {params.sizes} > {log} 2>&1"
+        # --force: new parameters replace the generator's own older data set there
+        "python -m replication.data.synthetic --out {wildcards.root} {params.sizes} --force "
+        "> {log} 2>&1"
 
 
 rule train:

@@ -49,6 +49,8 @@ class Generate(BaseModel):
 
     train_per_class: int = Field(gt=0, description="training videos per class")
     val_per_class: int = Field(gt=0, description="validation videos per class")
+    texture_px: int = Field(1, gt=0, description="texture line width, pixels")
+    distractor_pct: int = Field(50, ge=0, le=100, description="percent of videos with a distractor")
 
 
 class Dataset(BaseModel):
