@@ -102,7 +102,8 @@ def test_every_family_trains_through_every_shape_and_grid(tiny_data, tmp_path, a
     assert {e["grid"] for e in steps} == {0, 1, 2}  # every short-cycle grid ran
     assert {(e["num_frames"], e["crop_size"]) for e in steps} >= {(4, 16), (4, 32), (1, 16)}
     losses = [e["loss"] for e in log if e["event"] == ev.EPOCH]
-    assert losses[-1] < losses[0], losses  # it learns
+    # It learns: epochs run on different grids, so compare the later half's best with the start.
+    assert min(losses[len(losses) // 2 :]) < losses[0], losses
     assert summary["metrics"]["videos"] == CLASSES * VAL_PER_CLASS
     assert summary["train_gflops"] > 0
 

@@ -61,7 +61,7 @@ DESIGN_VERSION = 1  # bump whenever rendering changes, so old data sets no longe
 _MODULE = "replication.data.synthetic"  # __name__ is "__main__" under python -m
 
 # Rendering constants; lengths are fractions of the frame size.
-OBJECT_SIZE = (0.2, 0.3)  # width and height range of target and distractor
+OBJECT_SIZE = (0.2, 0.3)  # width and height range of target and distractor (object_pct=25)
 TRAVEL = (0.24, 0.3)  # distance covered over the clip by `right`/`left` (speed jitter)
 FAST_FACTOR = 2.0  # `fast` covers this many times the `right` distance
 TURN = (0.35, 0.65)  # normalised time at which `reverse` turns back
@@ -119,6 +119,7 @@ def render_video(
     size: int = 64,
     texture_px: int = 1,
     distractor_pct: int = round(100 * DISTRACTOR_P),
+    object_pct: int = 25,
 ) -> np.ndarray:
     """Render one clip of class ``class_index`` (see the module docstring for the design).
 
@@ -130,6 +131,9 @@ def render_video(
         texture_px: width of the texture's lines and checks, in pixels (1: the texture vanishes
             at half resolution; 2 and more: coarse grids see it, blurred).
         distractor_pct: percentage of videos with a distractor (the draw happens either way).
+        object_pct: mean object width and height, in percent of the frame (sizes vary +-20 %).
+            Multigrid's small short-cycle crops see down to 35 % of the frame side, as in the
+            reference; objects of about 60 % stay in view there, objects of 25 % often do not.
 
     Returns:
         (T, size, size, 3) uint8 RGB frames.
@@ -147,9 +151,9 @@ def render_video(
     # from the same rng state differ only in what the class changes (tests rely on it).
     contrast = np.float32(rng.uniform(*CONTRAST))
     mean = np.clip(rng.uniform(0, 255, 3), contrast, 255 - contrast).astype(np.float32)
-    target = _object(rng, MOTIONS[motion], tau, size)
+    target = _object(rng, MOTIONS[motion], tau, size, object_pct)
     has_distractor = rng.random() < distractor_pct / 100
-    distractor = _object(rng, MOTIONS[rng.integers(len(MOTIONS))], tau, size)
+    distractor = _object(rng, MOTIONS[rng.integers(len(MOTIONS))], tau, size, object_pct)
     distractor_on_top = rng.random() < 0.5
     horizontal = rng.random() < 0.5
 
@@ -196,9 +200,11 @@ def _background(rng: np.random.Generator, tau: np.ndarray, size: int) -> np.ndar
     return video
 
 
-def _object(rng: np.random.Generator, motion: str, tau: np.ndarray, size: int) -> _Track:
+def _object(
+    rng: np.random.Generator, motion: str, tau: np.ndarray, size: int, object_pct: int = 25
+) -> _Track:
     """Shape, size and integer top-left track (x, y per frame) of one object doing ``motion``."""
-    w, h = (rng.uniform(*OBJECT_SIZE, 2) * size).round()
+    w, h = (rng.uniform(*OBJECT_SIZE, 2) * (object_pct / 25) * size).round()
     travel = rng.uniform(*TRAVEL) * size
     turn = rng.uniform(*TURN)
     drift = rng.uniform(-DRIFT, DRIFT) * size
@@ -241,6 +247,7 @@ def generate(
     seed: int = 0,
     texture_px: int = 1,
     distractor_pct: int = round(100 * DISTRACTOR_P),
+    object_pct: int = 25,
     force: bool = False,
     progress: bool = True,
 ) -> Path:
@@ -260,6 +267,7 @@ def generate(
         seed: base seed; video ``k`` of a class and split uses the seed (seed, split, class, k).
         texture_px: width of the texture's lines and checks, in pixels (see :func:`render_video`).
         distractor_pct: percentage of videos with a distractor.
+        object_pct: mean object size in percent of the frame (see :func:`render_video`).
         force: replace a data set made with other parameters (or a folder without a manifest).
         progress: show a progress bar on stderr.
 
@@ -280,6 +288,7 @@ def generate(
             "seed": seed,
             "texture_px": texture_px,
             "distractor_pct": distractor_pct,
+            "object_pct": object_pct,
         }
     )
     state = _prepare(out, params, force)
@@ -307,6 +316,7 @@ def generate(
             size=size,
             texture_px=texture_px,
             distractor_pct=distractor_pct,
+            object_pct=object_pct,
         )
         write_video(out / rel, clip, fps=fps)
 
@@ -323,12 +333,14 @@ def generate(
 def _validated(params: dict[str, int]) -> dict[str, int]:
     """Check the generator parameters (as stored in the manifest) and return them."""
     lows = {"classes": 1, "train_per_class": 1, "val_per_class": 0, "frames": 2, "size": 16}
-    lows |= {"fps": 1, "seed": 0, "texture_px": 1, "distractor_pct": 0}
+    lows |= {"fps": 1, "seed": 0, "texture_px": 1, "distractor_pct": 0, "object_pct": 5}
     for key, low in lows.items():
         if params[key] < low:
             raise ValueError(f"{key} must be >= {low}, got {params[key]}")
     if params["classes"] > len(CLASS_NAMES):
         raise ValueError(f"classes must be <= {len(CLASS_NAMES)}, got {params['classes']}")
+    if params["object_pct"] > 70:
+        raise ValueError(f"object_pct must be <= 70, got {params['object_pct']}")
     if params["distractor_pct"] > 100:
         raise ValueError(f"distractor_pct must be <= 100, got {params['distractor_pct']}")
     if params["size"] % 2:
@@ -414,6 +426,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=64, help="frame size in pixels (even)")
     parser.add_argument("--fps", type=int, default=16, help="frame rate")
     parser.add_argument("--seed", type=int, default=0, help="base random seed")
+    parser.add_argument(
+        "--object-pct", type=int, default=25, help="mean object size, percent of the frame"
+    )
     parser.add_argument(
         "--distractor-pct", type=int, default=50, help="percent of videos with a distractor"
     )

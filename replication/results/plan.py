@@ -51,6 +51,7 @@ class Generate(BaseModel):
     val_per_class: int = Field(gt=0, description="validation videos per class")
     texture_px: int = Field(1, gt=0, description="texture line width, pixels")
     distractor_pct: int = Field(50, ge=0, le=100, description="percent of videos with a distractor")
+    object_pct: int = Field(25, ge=5, le=70, description="mean object size, percent of the frame")
 
 
 class Dataset(BaseModel):
