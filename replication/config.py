@@ -195,6 +195,11 @@ class MultigridConfig(BaseModel):
             description="spatial factors of the short-cycle grids before the full-size one",
         )
     )
+    fine_tune: bool = Field(
+        True,
+        description="end with a fine-tune phase at the base shape (the last LR stage); false runs "
+        "the long cycle in every LR stage; no effect without long cycle",
+    )
     bn_base_size: int = Field(8, gt=0, description="clips per BatchNorm statistics group")
     eval_freq: int = Field(3, gt=0, description="evaluations and checkpoints per long-cycle shape")
 
@@ -394,11 +399,12 @@ def _check_invariants(cfg: RunConfig) -> None:
 
 def _check_long_cycle(cfg: RunConfig) -> None:
     data, solver, mg = cfg.data, cfg.solver, cfg.multigrid
-    if len(solver.steps) < 2:
+    if mg.fine_tune and len(solver.steps) < 2:
+        # Without the fine-tune phase a single stage (steps [0]) holds one long cycle.
         raise ConfigError(
             "solver.steps",
             "multigrid.long_cycle needs at least 2 steps: long cycles run between steps, "
-            "the last stage is the fine-tune phase",
+            "the last stage is the fine-tune phase (multigrid.fine_tune)",
         )
     for t_factor, s_factor in mg.long_cycle_factors:
         if round(data.num_frames * t_factor) < 1:

@@ -9,6 +9,8 @@ It reproduces PySlowFast's ``projects/multigrid`` schedule exactly (same float a
 round-half-to-even on cumulative sums, same zero-length phases and fine-tune split), and runs
 where PySlowFast crashes: a long cycle without short cycles (the fine-tune phase uses the last
 long-cycle shape) and a long cycle with cosine LR (see :class:`replication.lr.LRSchedule`).
+One extension is not in PySlowFast: ``multigrid.fine_tune=false`` drops the fine-tune phase and
+runs the long cycle in the last LR stage too (the no-fine-tune ablation of config/paper.yaml).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ DEFAULT_CLIPS_PER_EPOCH = 240_000
 class LongCyclePhase:
     """One long-cycle shape held for a span of epochs (one entry of PySlowFast's schedule)."""
 
-    stage: int  # LR stage; the fine-tune phase has stage == number of multigrid stages
+    stage: int  # LR stage; the fine-tune phase (if any) has stage == number of multigrid stages
     batch_factor: int  # global batch = batch_factor * train.batch_size
     num_frames: int  # T of this shape
     crop_size: int  # S of this shape, in pixels
@@ -109,6 +111,16 @@ class Schedule:
 # --------------------------------------------------------------------------- long cycle
 
 
+def _cycled_stage_bounds(cfg: RunConfig) -> tuple[int, ...]:
+    """Epochs bounding the LR stages that hold a long cycle (baseline epochs, before scaling).
+
+    With the fine-tune phase the last stage (``steps[-1]`` to ``max_epoch``) is left out: it
+    becomes that phase. Without it the last stage is cycled like every other one.
+    """
+    solver = cfg.solver
+    return solver.steps if cfg.multigrid.fine_tune else (*solver.steps, solver.max_epoch)
+
+
 def _long_cycle_phases(cfg: RunConfig) -> tuple[LongCyclePhase, ...]:
     """PySlowFast's ``get_long_cycle_schedule``, as named phases.
 
@@ -116,7 +128,7 @@ def _long_cycle_phases(cfg: RunConfig) -> tuple[LongCyclePhase, ...]:
     cumulative sums land exactly where PySlowFast's do.
     """
     data, solver, mg = cfg.data, cfg.solver, cfg.multigrid
-    steps, t0, s0 = solver.steps, data.num_frames, data.train_crop_size
+    steps, t0, s0 = _cycled_stage_bounds(cfg), data.num_frames, data.train_crop_size
     base_size = float(t0 * s0**2)
 
     shapes_per_phase: list[list[tuple[int, int, float]]] = []  # (batch factor, T, S)
@@ -143,10 +155,11 @@ def _long_cycle_phases(cfg: RunConfig) -> tuple[LongCyclePhase, ...]:
             epochs = stage_epochs * avg_bs[index] / sum(avg_bs)  # equal iterations per shape
             total_iters += epochs / avg_bs[index]
             raw.append((stage, shapes[-1], epochs))
-    iter_saving = steps[-1] / total_iters
-    # Fine-tune phase at the finest shape, with the same iteration saving as the rest.
-    ft_epochs = (solver.max_epoch - steps[-1]) / iter_saving * avg_bs[-1]
-    raw.append((len(steps) - 1, shapes_per_phase[-1][-1], ft_epochs))
+    if mg.fine_tune:
+        iter_saving = steps[-1] / total_iters
+        # Fine-tune phase at the finest shape, with the same iteration saving as the rest.
+        ft_epochs = (solver.max_epoch - steps[-1]) / iter_saving * avg_bs[-1]
+        raw.append((len(steps) - 1, shapes_per_phase[-1][-1], ft_epochs))
 
     scale = solver.max_epoch * mg.epoch_factor / sum(e for _, _, e in raw)
     phases, cumulative, start = [], 0.0, 0
@@ -161,10 +174,17 @@ def _long_cycle_phases(cfg: RunConfig) -> tuple[LongCyclePhase, ...]:
 def _rewritten_steps(
     cfg: RunConfig, phases: tuple[LongCyclePhase, ...]
 ) -> tuple[tuple[int, ...], tuple[float, ...]]:
-    """PySlowFast's ``init_multigrid``: one step per phase, the fine-tune phase split in half."""
+    """PySlowFast's ``init_multigrid``: one step per phase, the fine-tune phase split in half.
+
+    The first half of the fine-tune phase keeps the last cycled stage's LR and the second drops
+    to the baseline's last-stage LR. Without a fine-tune phase there is nothing to split: every
+    phase, the last included, is one step at gamma**stage times its batch factor.
+    """
+    lrs = [cfg.solver.gamma**p.stage * p.batch_factor for p in phases]
+    if not cfg.multigrid.fine_tune:
+        return (0, *(p.end_epoch for p in phases[:-1])), tuple(lrs)
     steps = [0] + [p.end_epoch for p in phases]
     steps[-1] = (steps[-2] + steps[-1]) // 2
-    lrs = [cfg.solver.gamma**p.stage * p.batch_factor for p in phases]
     lrs = [*lrs[:-1], lrs[-2], lrs[-1]]
     return tuple(steps), tuple(lrs)
 

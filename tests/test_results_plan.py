@@ -57,7 +57,7 @@ def test_smoke_plan_runs():
     assert budget.resolved_config().solver.max_epoch < runs[0].resolved_config().solver.max_epoch
 
 
-def test_paper_plan_covers_the_paper_and_skips_missing_keys():
+def test_paper_plan_covers_the_paper_and_skips_nothing():
     plan = read_plan(PAPER)
     runs = expand_runs(plan)
     assert {r.experiment for r in runs} >= {
@@ -71,9 +71,21 @@ def test_paper_plan_covers_the_paper_and_skips_missing_keys():
         r.resolved_config().model.arch for r in runs if r.variant == "baseline" and r.seed == 0
     }
     assert archs == {"slowfast", "i3d", "r2plus1d"}
-    # multigrid.fine_tune does not exist yet: the variant is left out, and said so.
-    assert skipped_variants(plan) == ["k400_slowfast_r50/no_fine_tune"]
+    # Every key the variants require exists now (multigrid.fine_tune included): none is skipped.
+    assert skipped_variants(plan) == []
+    no_ft = [r for r in runs if r.variant == "no_fine_tune"]
+    assert [r.experiment for r in no_ft] == ["k400_slowfast_r50"]
+    assert no_ft[0].resolved_config().multigrid.fine_tune is False
     assert "data.format=kinetics" in runs[0].overrides
+
+
+def test_a_variant_needing_a_missing_key_is_skipped():
+    raw = _raw(PLAN_FILE)
+    variants = raw["experiments"][0]["variants"]
+    variants.append(dict(variants[1], name="future", requires_key="multigrid.not_yet"))
+    plan = load_plan(raw, source="plan.yaml")
+    assert skipped_variants(plan) == [f"{plan.experiments[0].id}/future"]
+    assert "future" not in {r.variant for r in expand_runs(plan)}
 
 
 def test_train_command_follows_the_cluster():

@@ -135,6 +135,49 @@ def test_long_cycle_without_short_cycle_runs():
     assert s.epochs[0].jitter_min == round(256 * 158 / 224)
 
 
+def test_without_fine_tune_every_stage_cycles():
+    with_ft = schedule_of(K400_MG)
+    s = schedule_of(K400_MG, "multigrid.fine_tune=false")
+    shapes = [(p.batch_factor, p.num_frames, p.crop_size) for p in s.long_cycle]
+    cycle = [(8, 8, 158), (4, 16, 158), (2, 16, 224), (1, 32, 224)]
+    # The last LR stage (baseline epochs 196-239) cycles too: 4 stages x 4 shapes, no stage 4.
+    assert shapes == cycle * 4
+    assert [p.stage for p in s.long_cycle] == [j for j in range(4) for _ in cycle]
+    assert s.long_cycle[-1].end_epoch == s.max_epoch == round(239 * 1.5) == 358
+    assert shapes[-1] == (1, 32, 224)  # training still ends at the base shape
+    # One LR step per phase, gamma**stage x batch factor, the last stage not split in half.
+    assert list(s.steps) == [0] + [p.end_epoch for p in s.long_cycle[:-1]]
+    expected = [0.1**p.stage * p.batch_factor for p in s.long_cycle]
+    assert list(s.lrs) == pytest.approx(expected, rel=1e-12)
+    assert s.lr_at(357.9) == pytest.approx(0.1 * 0.001)
+    # Cycling the last stage swaps base-shape epochs for coarse ones: fewer iterations.
+    assert s.cost.iterations < with_ft.cost.iterations
+    assert s.cost.speedup > with_ft.cost.speedup
+    assert all(s.epochs[p.end_epoch - 1].checkpoint for p in s.long_cycle)
+    assert all(s.epochs[p.end_epoch - 1].eval for p in s.long_cycle)
+
+
+def test_fine_tune_true_is_the_default():
+    assert schedule_of(K400_MG, "multigrid.fine_tune=true") == schedule_of(K400_MG)
+    assert load_config(K400_MG).multigrid.fine_tune is True
+
+
+@pytest.mark.parametrize(
+    ("path", "overrides"), [(K400_BASE, ()), (K400_MG, ("multigrid.long_cycle=false",))]
+)
+def test_fine_tune_is_ignored_without_long_cycle(path, overrides):
+    assert schedule_of(path, *overrides, "multigrid.fine_tune=false") == schedule_of(
+        path, *overrides
+    )
+
+
+def test_without_fine_tune_one_step_is_one_long_cycle():
+    # The fine-tune phase is why the long cycle needs 2 steps; without it one stage suffices.
+    s = schedule_of(K400_MG, "multigrid.fine_tune=false", "solver.steps=[0]", "solver.lrs=[1]")
+    assert [p.stage for p in s.long_cycle] == [0, 0, 0, 0]
+    assert s.max_epoch == 358 and list(s.lrs) == [8, 4, 2, 1]
+
+
 @pytest.mark.parametrize(
     ("path", "overrides", "speedup"),
     [

@@ -36,6 +36,7 @@ def configs(draw):
         "multigrid": {
             "long_cycle": draw(st.booleans()),
             "short_cycle": draw(st.booleans()),
+            "fine_tune": draw(st.booleans()),
             "epoch_factor": draw(st.sampled_from([0.75, 1.0, 1.5, 2.0])),
             "bn_base_size": draw(st.sampled_from([1, 2, 4, 8])),
             "eval_freq": draw(st.integers(1, 4)),
