@@ -93,7 +93,8 @@ rule synthetic_data:
             f"--val-per-class {GENERATED[w.root].val_per_class} "
             f"--texture-px {GENERATED[w.root].texture_px} "
             f"--distractor-pct {GENERATED[w.root].distractor_pct} "
-            f"--object-pct {GENERATED[w.root].object_pct}"
+            f"--object-pct {GENERATED[w.root].object_pct} "
+            f"--motions {GENERATED[w.root].motions}"
         ),
     wildcard_constraints:
         root="|".join(re.escape(root) for root in GENERATED) or "(?!)",

@@ -272,3 +272,47 @@ def test_wider_texture_survives_2x_pooling_and_distractors_can_be_off() -> None:
     assert sum(not np.array_equal(video(s, 0), video(s, 100)) for s in range(6)) >= 3
     with pytest.raises(ValueError, match="texture_px"):
         render_video(0, np.random.default_rng(0), texture_px=0)
+
+
+def _target_colour(video: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Mean RGB of the target per frame: where two renders differing in texture differ."""
+    differs = (video != other).any(axis=-1)  # (T, H, W)
+    return np.stack([video[t][differs[t]].mean(axis=0) for t in range(len(video))])
+
+
+def test_change_events_drift_the_target_colour_as_designed() -> None:
+    names = syn.class_names("change")
+    assert names[:2] == ("brighten_stripes", "brighten_checker") and len(names) == 8
+    drifts = {}
+    for motion, event in enumerate(syn.MOTION_SETS["change"]):
+        per_seed = []
+        for seed in range(4):
+            a, b = (
+                render_video(2 * motion + t, np.random.default_rng(seed), motions="change",
+                             texture_px=4, distractor_pct=0, frames=16).astype(np.float32)
+                for t in (0, 1)
+            )  # fmt: skip
+            colour = _target_colour(a, b)  # (T, 3)
+            per_seed.append(colour[-4:].mean(axis=0) - colour[:4].mean(axis=0))
+        drifts[event] = np.mean(per_seed, axis=0)  # (3,) change in R, G, B over the clip
+    r, g, b = drifts["brighten"]
+    big = 0.5 * syn.CHANGE_RANGE  # first vs last quarter of the clip: about 0.75 * the range
+    assert min(r, g, b) > big
+    assert max(drifts["darken"]) < -big
+    assert drifts["warm"][0] > big and drifts["warm"][2] < -big and abs(drifts["warm"][1]) < 5
+    assert drifts["cool"][0] < -big and drifts["cool"][2] > big and abs(drifts["cool"][1]) < 5
+
+
+def test_change_set_is_written_named_and_recorded(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    assert main(["--out", str(out), *TINY, "--classes", "4", "--motions", "change"]) == 0
+    classes = json.loads((out / "classes.json").read_text())
+    assert classes == ["brighten_stripes", "brighten_checker", "darken_stripes", "darken_checker"]
+    assert json.loads((out / "manifest.json").read_text())["params"]["motions"] == "change"
+    assert "colour drifts" in (out / "README.md").read_text()
+    # Same folder, other events: refused without --force, named in the message.
+    with pytest.raises(syn.DatasetExistsError, match="motions change -> timing"):
+        generate(out, classes=4, train_per_class=2, val_per_class=1, frames=16, size=32,
+                 progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="motions must be one of"):
+        render_video(0, np.random.default_rng(0), motions="spin")

@@ -52,6 +52,9 @@ class Generate(BaseModel):
     texture_px: int = Field(1, gt=0, description="texture line width, pixels")
     distractor_pct: int = Field(50, ge=0, le=100, description="percent of videos with a distractor")
     object_pct: int = Field(25, ge=5, le=70, description="mean object size, percent of the frame")
+    motions: Literal["timing", "change"] = Field(
+        "timing", description="temporal events: timing needs the base temporal grid, change not"
+    )
 
 
 class Dataset(BaseModel):
