@@ -1,10 +1,12 @@
-"""Synthetic video data set whose classes need the base temporal AND spatial sampling grid.
+"""Synthetic video data set whose classes need the base sampling grid, or that every grid sees.
 
 Multigrid training (Wu et al. 2020, sections 3.1-3.2) spends most iterations on coarse sampling
 grids: T/4 frames at a random stride up to 4x larger, crops 1/sqrt(2) of the base, from videos
-resized down by up to 2x. This data set is built so that a small 3D CNN trained only on that
-coarsest grid scores far below one trained on the base grid, so a schedule must end on the base
-grid to recover the accuracy, and so that a small model still learns it on a CPU in minutes.
+resized down by up to 2x. By default this data set is built so that a small 3D CNN trained only
+on that coarsest grid scores far below one trained on the base grid, so a schedule must end on
+the base grid to recover the accuracy; ``motions="change"`` (below) instead makes the temporal
+half of every label visible on every grid, the paper's premise. Either way a small model learns
+it on a CPU in minutes.
 
 Class design. Label ``k`` is (motion ``k // 2``, texture ``k % 2``) of one *target* object:
 
