@@ -272,19 +272,12 @@ def _object(
         path = -travel * tau
     elif motion == "reverse":
         path = travel * np.where(tau < turn, tau, 2 * turn - tau)
-    elif motion == "fast":
+    else:  # fast
         path = FAST_FACTOR * travel * tau
-    elif motion == "down":  # image rows grow downwards
-        path = travel * tau
-    else:  # up
-        path = -travel * tau
-    # `path` runs along the motion's axis, `drift` across it (x for up/down, y otherwise).
-    along, across = (h, w) if motion in ("up", "down") else (w, h)
-    a0 = -path.min() + start_u * max(size - along - np.ptp(path), 0)
-    c0 = max(-drift, 0) + y_u * max(size - across - abs(drift), 0)
-    a = np.rint(a0 + path)
-    c = np.rint(c0 + drift * tau)
-    x, y = (c, a) if motion in ("up", "down") else (a, c)
+    x0 = -path.min() + start_u * max(size - w - np.ptp(path), 0)
+    y0 = max(-drift, 0) + y_u * max(size - h - abs(drift), 0)
+    x = np.rint(x0 + path)
+    y = np.rint(y0 + drift * tau)
     return _Track(x, y, float(w), float(h), bool(ellipse))
 
 
