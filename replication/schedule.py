@@ -79,6 +79,13 @@ class EpochPlan:
     checkpoint: bool
     short_cycle: tuple[ShortCycleGrid, ...] | None
 
+    @property
+    def shapes(self) -> tuple[tuple[int, int], ...]:
+        """(T, S) of every grid this epoch trains at, in the sampler's cycle order."""
+        if self.short_cycle:
+            return tuple((self.num_frames, g.crop_size) for g in self.short_cycle)
+        return ((self.num_frames, self.crop_size),)
+
 
 @dataclass(frozen=True)
 class Cost:

@@ -141,6 +141,11 @@ def train(
             step=step,
         )
     manifest = BadVideoManifest(paths.bad_videos)
+    # FLOPs of every shape still to train at, counted before the clock starts: fvcore traces
+    # the model once a shape (~0.1 s on a CPU), which inside the loop would be charged to the
+    # multigrid runs' training time only (a baseline has one shape, a multigrid run ~10).
+    for shape in dict.fromkeys(s for plan in schedule.epochs[start_epoch:] for s in plan.shapes):
+        clip_gflops(net, shape)
     started = time.perf_counter()
     d = cfg.data
     # One loader for the whole run (grids switch by id at phase changes; workers persist).

@@ -108,6 +108,16 @@ def test_baseline_is_the_config():
     assert [s.lr_at(x) for x in (34, 94, 154, 196)] == pytest.approx([0.1, 0.01, 0.001, 0.0001])
     assert s.cost.iterations == s.cost.baseline_iterations
     assert s.cost.speedup == pytest.approx(1.0)
+    assert {e.shapes for e in s.epochs} == {((32, 224),)}
+
+
+def test_epoch_shapes_follow_the_short_cycle():
+    # What the trainer counts FLOPs for before timing: every (T, S) an epoch trains at.
+    s = schedule_of(K400_MG)
+    # The reference sizes short-cycle grids from the base crop, so a coarse phase repeats one.
+    assert s.epochs[0].shapes == ((8, 112), (8, 158), (8, 158))
+    assert s.epochs[-1].shapes == ((32, 112), (32, 158), (32, 224))
+    assert schedule_of(K400_MG, "multigrid.short_cycle=false").epochs[0].shapes == ((8, 158),)
 
 
 def test_short_cycle_only_truncates_and_keeps_lr():

@@ -39,12 +39,11 @@ def grid_iterations(cfg: RunConfig, clips_per_epoch: int) -> Counter[GridKey]:
     """Iterations the schedule runs at each grid (one process; short-cycle grids cycle)."""
     counts: Counter[GridKey] = Counter()
     for plan in build_schedule(cfg, clips_per_epoch).epochs:
-        sizes = train_batch_sizes(plan)
-        crops = [g.crop_size for g in plan.short_cycle] if plan.short_cycle else [plan.crop_size]
+        sizes, shapes = train_batch_sizes(plan), plan.shapes
         n = full_batches(clips_per_epoch // cfg.train.num_gpus, sizes)
         for i in range(n):
             g = i % len(sizes)
-            counts[(plan.num_frames, crops[g], sizes[g], plan.bn)] += 1
+            counts[(*shapes[g], sizes[g], plan.bn)] += 1
     return counts
 
 
