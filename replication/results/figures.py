@@ -311,9 +311,8 @@ def ablation_figure(res: Results, exp: Experiment, out: Path) -> Figure | None:
         if measured is not None:
             right.barh(i, measured, color=colors[label])
     seeds = [len(res.runs_of(exp.id, v)) for v, _ in variants]
-    left.set_yticks(
-        range(len(labels)), [f"{lab}\nn={n} seeds" for lab, n in zip(labels, seeds, strict=True)]
-    )
+    ticks = [f"{lab}\n{n} seed{'s' * (n != 1)}" for lab, n in zip(labels, seeds, strict=True)]
+    left.set_yticks(range(len(labels)), ticks)
     left.invert_yaxis()
     left.set_xlabel(f"final {METRIC_NAMES[metric]}")
     right.set_xlabel(f"measured speedup over baseline ({TIMES})")
