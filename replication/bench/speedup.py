@@ -82,13 +82,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=Path("results/bench/speedup-runs"))
     parser.add_argument("--out", type=Path, default=Path("results/bench/speedup.json"))
     args = parser.parse_args(argv)
-    if args.multigrid_config is None:
-        args.multigrid_config = SMOKE_MULTIGRID if args.config == SMOKE_BASELINE else ""
+    multigrid = args.multigrid_config
+    if multigrid is None:
+        multigrid = SMOKE_MULTIGRID if args.config == SMOKE_BASELINE else ""
+    configs = {"baseline": args.config, "long+short": multigrid or args.config}
     results = {}
     try:
         for name, overrides in VARIANTS.items():
-            path = args.multigrid_config if name != "baseline" else ""
-            cfg = load_config(path or args.config, [*args.set, "train.log_period=1", *overrides])
+            cfg = load_config(configs[name], [*args.set, "train.log_period=1", *overrides])
             clips = len(load_split(cfg, "train").records)
             shape_proxy = build_schedule(cfg, clips_per_epoch=clips).cost.speedup
             run_dir = args.runs / name.replace("+", "_")
@@ -102,8 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     measured = base["train_s"] / mg["train_s"]
     theoretical = base["train_gflops"] / mg["train_gflops"]
     report = {
-        "config": args.config,
-        "multigrid_config": args.multigrid_config or args.config,
+        "config": configs["baseline"],
+        "multigrid_config": configs["long+short"],
         "overrides": args.set,
         "runs": results,
         "measured_speedup": measured,
