@@ -8,6 +8,7 @@ from torch import nn
 from replication.errors import ConfigError
 from replication.models import (
     ModelConfig,
+    StemConv3d,
     build_model,
     model_input_example,
     pack_pathways,
@@ -120,6 +121,31 @@ def test_slowfast_input_packing_and_the_caller_list_survives():
         first = model(inputs)
         assert inputs[0] is slow and inputs[1] is fast
         torch.testing.assert_close(model(inputs), first)
+
+
+@pytest.mark.parametrize("frames", [1, 2, 3, 8])  # 1-2: padded first (padding 2); 3, 8: not
+def test_stem_conv_is_the_same_convolution_whatever_the_clip_length(frames, monkeypatch):
+    import replication.models as models
+
+    pads, pad = [], models.F.pad
+    monkeypatch.setattr(models.F, "pad", lambda x, p: pads.append(p) or pad(x, p))
+    reference = nn.Conv3d(3, 2, (5, 7, 7), stride=(1, 2, 2), padding=(2, 3, 3), bias=False)
+    stem = StemConv3d(3, 2, (5, 7, 7), stride=(1, 2, 2), padding=(2, 3, 3), bias=False)
+    stem.load_state_dict(reference.state_dict())
+    x = torch.randn(4, 3, frames, 20, 20)
+    out, expected = stem(x), reference(x)
+    assert out.shape == expected.shape == (4, 2, frames, 10, 10)
+    torch.testing.assert_close(out, expected)
+    out.square().sum().backward()
+    expected.square().sum().backward()
+    torch.testing.assert_close(stem.weight.grad, reference.weight.grad, rtol=1e-4, atol=1e-4)
+    assert pads == ([(0, 0, 0, 0, 2, 2)] if frames <= 2 else [])
+
+
+@pytest.mark.parametrize("arch", ["slow", "i3d", "slowfast"])
+def test_resnet_stems_read_the_clip_through_the_stem_conv(arch):
+    convs = [m for m in build_model(TINY[arch]).modules() if isinstance(m, StemConv3d)]
+    assert [c.in_channels for c in convs] == [3] * (2 if arch == "slowfast" else 1)
 
 
 def test_head_activation_is_applied():
