@@ -40,6 +40,9 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int = 16, crf: int = 
     """Encode ``frames`` (T, H, W, 3) uint8 RGB as H.264 mp4, atomically (temp file + rename).
 
     H and W must be even (yuv420p). ``crf`` 18 is visually lossless; fine textures survive.
+    One encoder thread: with libx264's default threads the same frames gave different files from
+    run to run (462 of the 680 smoke videos between two generations), so a regenerated data set
+    trained differently; one thread gives the same bytes, and these clips encode as fast.
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -54,7 +57,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int = 16, crf: int = 
         with av.open(str(tmp), mode="w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=Fraction(fps))
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "veryfast"}
+            stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
             for index, frame in enumerate(frames):
                 yuv = av.VideoFrame.from_ndarray(_rgb_to_yuv420p(frame), format="yuv420p")
                 yuv.pts = index
@@ -69,9 +72,7 @@ def _rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
     """BT.601 limited-range YUV 4:2:0, packed as PyAV's ``yuv420p`` array (H * 3/2, W).
 
     Done in numpy because PyAV's own RGB conversion gave noticeably different frames (up to
-    3.5 grey levels on average) for the same input within one process. libx264 itself still
-    varies slightly between encodes in one process (about 0.1-0.3 grey levels on average after
-    decoding), so generated files are reproducible to codec noise, not bit for bit.
+    3.5 grey levels on average) for the same input within one process.
     """
     x = rgb.astype(np.float32)
     r, g, b = x[..., 0], x[..., 1], x[..., 2]
