@@ -61,8 +61,9 @@ def _colors(res: Results, exp: Experiment) -> dict[str, tuple[float, float, floa
 
 
 def _save(fig: plt.Figure, out: Path, stem: str) -> None:
-    fig.savefig(out / f"{stem}.png", dpi=150, metadata=PNG_META)
-    fig.savefig(out / f"{stem}.pdf", metadata=PDF_META)
+    # Tight bounds: a long experiment title over two panels ran past the figure's edges.
+    fig.savefig(out / f"{stem}.png", dpi=150, metadata=PNG_META, bbox_inches="tight")
+    fig.savefig(out / f"{stem}.pdf", metadata=PDF_META, bbox_inches="tight")
     plt.close(fig)
 
 
