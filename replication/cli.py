@@ -11,11 +11,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from replication.config import load_config
-from replication.config_docs import config_reference, config_schema
-from replication.errors import ConfigError
-from replication.render import schedule_table, schedule_to_json
-from replication.schedule import DEFAULT_CLIPS_PER_EPOCH, build_schedule
+from replication.config.docs import config_reference, config_schema
+from replication.config.errors import ConfigError
+from replication.config.sections import load_config
+from replication.schedule.build import DEFAULT_CLIPS_PER_EPOCH, build_schedule
+from replication.schedule.render import schedule_table, schedule_to_json
 
 
 def _cmd_schedule(args: argparse.Namespace) -> int:
@@ -31,7 +31,7 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.set)
     # Imported here: torch and pytorchvideo take seconds to import, the other commands need neither.
-    from replication.train import train
+    from replication.engine.loop import train
 
     summary = train(cfg, Path(args.run_dir), progress=not args.quiet)
     if summary is None:
@@ -43,7 +43,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_launch(args: argparse.Namespace) -> int:
     # Imported here: submitit and torch are needed by this command only.
-    from replication.launch_command import run_launch
+    from replication.cluster.launch import run_launch
 
     try:
         return run_launch(

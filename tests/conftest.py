@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from replication.models import ModelConfig
+from replication.model.builders import ModelConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 K400_MG = ROOT / "config/kinetics/slowfast_8x8_r50_multigrid.yaml"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from replication.config.errors import ConfigError
 from replication.data.annotations import (
     VideoRecord,
     guess_format,
@@ -17,7 +18,6 @@ from replication.data.annotations import (
     read_kinetics_annotations,
     read_ssv2,
 )
-from replication.errors import ConfigError
 
 
 def touch(*paths: Path) -> None:

@@ -7,10 +7,10 @@ from conftest import K400_MG
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from replication.config import load_config
+from replication.config.sections import load_config
 from replication.data.loader import train_batch_sizes, train_grids
 from replication.data.sampler import ClipRequest, ShortCycleBatchSampler, full_batches
-from replication.schedule import build_schedule
+from replication.schedule.build import build_schedule
 
 
 def run_epoch(sampler: ShortCycleBatchSampler, epoch: int) -> list[list[ClipRequest]]:

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from replication.data import synthetic as syn
-from replication.data.synthetic import CLASS_NAMES, generate, main, render_video
+from replication.data.synthetic import generate as syn
+from replication.data.synthetic.generate import CLASS_NAMES, generate, main, render_video
 from replication.data.video_io import probe, read_video
 
 TINY = ["--train-per-class", "2", "--val-per-class", "1", "--frames", "16", "--size", "32"]

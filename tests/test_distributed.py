@@ -10,8 +10,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from replication.evaluate import evaluate
-from replication.train_parts import Network, Step, same_grid_on_every_rank
+from replication.engine.evaluate import evaluate
+from replication.engine.network import Network, Step, same_grid_on_every_rank
 
 WORLD = 2
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from replication import events as ev
+from replication.io import events as ev
 
 
 def write_sample(writer: ev.EventWriter) -> None:

@@ -5,8 +5,8 @@ import torch
 from conftest import TINY
 from torch import nn
 
-from replication.flops import flops_table, gflops_per_clip
-from replication.models import ModelConfig, build_model, model_input_example
+from replication.model.builders import ModelConfig, build_model, model_input_example
+from replication.model.flops import flops_table, gflops_per_clip
 
 
 @pytest.fixture(autouse=True)

@@ -17,9 +17,9 @@ from conftest import ROOT
 from test_train import tiny_config
 from test_train import tiny_data as tiny_data  # the module-scoped video fixture
 
-from replication import events as ev
 from replication.cli import main
-from replication.config import RunConfig
+from replication.config.sections import RunConfig
+from replication.io import events as ev
 
 
 def config_file(cfg: RunConfig, path) -> str:

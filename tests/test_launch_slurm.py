@@ -22,10 +22,10 @@ from test_slurm_cluster import _require_cluster  # skips this module when no clu
 from test_train import tiny_config
 from test_train import tiny_data as tiny_data  # the module-scoped video fixture
 
-from replication import events as ev
-from replication.launch import submit, wait_for
-from replication.schedule import build_schedule
-from replication.slurm_profile import SlurmProfile, load_profile
+from replication.cluster.jobs import submit, wait_for
+from replication.cluster.profile import SlurmProfile, load_profile
+from replication.io import events as ev
+from replication.schedule.build import build_schedule
 
 pytestmark = pytest.mark.slurm
 JOB_TIMEOUT_S = 300  # generous: a requeued job waits ~15 s, and the node may be shared

@@ -5,8 +5,8 @@ import torch
 from conftest import TINY
 from torch import nn
 
-from replication.errors import ConfigError
-from replication.models import (
+from replication.config.errors import ConfigError
+from replication.model.builders import (
     ModelConfig,
     StemConv3d,
     build_model,
@@ -125,7 +125,7 @@ def test_slowfast_input_packing_and_the_caller_list_survives():
 
 @pytest.mark.parametrize("frames", [1, 2, 3, 8])  # 1-2: padded first (padding 2); 3, 8: not
 def test_stem_conv_is_the_same_convolution_whatever_the_clip_length(frames, monkeypatch):
-    import replication.models as models
+    import replication.model.builders as models
 
     pads, pad = [], models.F.pad
     monkeypatch.setattr(models.F, "pad", lambda x, p: pads.append(p) or pad(x, p))

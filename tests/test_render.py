@@ -7,9 +7,9 @@ import json
 from conftest import K400_BASE, K400_MG
 
 from replication.cli import main
-from replication.config import load_config
-from replication.render import schedule_table
-from replication.schedule import build_schedule
+from replication.config.sections import load_config
+from replication.schedule.build import build_schedule
+from replication.schedule.render import schedule_table
 
 TOP_KEYS = ["max_epoch", "steps", "lrs", "long_cycle", "epochs", "cost"]
 PHASE_KEYS = ["stage", "batch_factor", "num_frames", "crop_size", "end_epoch"]

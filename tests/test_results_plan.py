@@ -7,7 +7,7 @@ import yaml
 from results_fixtures import PLAN_FILE, ROOT
 from snakemake.utils import validate
 
-from replication.results.plan import (
+from replication.workflow.plan import (
     PlanError,
     expand_runs,
     load_plan,

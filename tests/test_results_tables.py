@@ -5,8 +5,8 @@ from results_fixtures import PLAN_FILE, ROOT, RUNS
 
 from replication.results.cli import main
 from replication.results.collect import collect
-from replication.results.plan import read_plan
 from replication.results.tables import Results, build_tables, write_tables
+from replication.workflow.plan import read_plan
 
 
 @pytest.fixture(autouse=True)

@@ -8,10 +8,10 @@ import json
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from replication.config import validate_config
-from replication.errors import ConfigError
-from replication.render import schedule_to_json
-from replication.schedule import build_schedule
+from replication.config.errors import ConfigError
+from replication.config.sections import validate_config
+from replication.schedule.build import build_schedule
+from replication.schedule.render import schedule_to_json
 
 
 @st.composite

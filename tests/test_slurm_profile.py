@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT
 
-from replication.config import load_config
-from replication.errors import ConfigError
-from replication.slurm_profile import (
+from replication.cluster.profile import (
     Node,
     SlurmProfile,
     check_fits_nodes,
@@ -15,6 +13,8 @@ from replication.slurm_profile import (
     load_profile,
     parse_sinfo,
 )
+from replication.config.errors import ConfigError
+from replication.config.sections import load_config
 
 
 @pytest.mark.parametrize("name", ["local.yaml", "example-gpu-cluster.yaml"])

@@ -22,15 +22,15 @@ from pathlib import Path
 
 import torch
 
-from replication.config import RunConfig, load_config
+from replication.config.errors import ConfigError
+from replication.config.sections import RunConfig, load_config
 from replication.data.build import load_split
 from replication.data.loader import train_batch_sizes
 from replication.data.sampler import full_batches
-from replication.errors import ConfigError
-from replication.models import model_input_example
-from replication.norm import set_bn_mode
-from replication.schedule import BNMode, build_schedule
-from replication.train_parts import Network, build_network, clip_gflops
+from replication.engine.network import Network, build_network, clip_gflops
+from replication.model.builders import model_input_example
+from replication.model.sub_batch_norm import set_bn_mode
+from replication.schedule.build import BNMode, build_schedule
 
 GridKey = tuple[int, int, int, BNMode]  # (T, S, per-process batch, BN mode)
 

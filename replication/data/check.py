@@ -28,9 +28,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from replication.config.errors import ConfigError
 from replication.data.annotations import FORMATS, VideoTable, guess_format, load_table
 from replication.data.video_io import VideoError, probe, read_video
-from replication.errors import ConfigError
 
 MIN_DECODED_FRACTION = 0.95  # fewer frames than this share of the declared count = cut short
 CHECK_SHORT_SIDE = 32  # decode to tiny frames: only decodability matters, and memory stays flat

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Sampler
 from replication.data.dataset import ClipDataset, collate_clips
 from replication.data.sampler import ClipRequest, ShortCycleBatchSampler
 from replication.data.transforms import Grid
-from replication.schedule import EpochPlan
+from replication.schedule.build import EpochPlan
 
 
 @dataclass(frozen=True)

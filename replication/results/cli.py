@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from replication.errors import ConfigError
+from replication.config.errors import ConfigError
 from replication.results.collect import CollectError, collect
-from replication.results.plan import PlanError, load_plan, print_plan, read_plan
 from replication.results.tidy import atomic_write_text
+from replication.workflow.plan import PlanError, load_plan, print_plan, read_plan
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:

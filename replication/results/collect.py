@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from replication import events as ev
-from replication.results.plan import Plan, Run, config_hash, expand_runs
+from replication.io import events as ev
 from replication.results.tidy import Row, write_rows
+from replication.workflow.plan import Plan, Run, config_hash, expand_runs
 
 PROVENANCE = ("git_sha", "git_dirty", "config_hash", "device", "torch")
 KEYS = ("plan", "experiment", "variant", "label", "group", "seed", "run_id")

@@ -25,10 +25,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from replication.results.plan import BASELINE, Experiment, Plan, expand_runs
 from replication.results.tables import METRIC_NAMES, TIMES, Results
 from replication.results.tidy import atomic_write_text
-from replication.schedule import build_schedule
+from replication.schedule.build import build_schedule
+from replication.workflow.plan import BASELINE, Experiment, Plan, expand_runs
 
 PNG_META = {"Software": None}
 PDF_META = {"Creator": None, "Producer": None, "CreationDate": None}

@@ -16,9 +16,9 @@ import jinja2
 import markupsafe
 
 from replication.results.formats import to_html
-from replication.results.plan import Plan, skipped_variants
 from replication.results.tables import Results, build_tables
 from replication.results.tidy import atomic_write_text
+from replication.workflow.plan import Plan, skipped_variants
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">

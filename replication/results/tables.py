@@ -17,9 +17,9 @@ from pathlib import Path
 from replication.results.claims import CLAIMS, Claim
 from replication.results.collect import TABLES
 from replication.results.formats import Table, to_latex, to_markdown, to_table_csv
-from replication.results.plan import BASELINE, Experiment, Plan
 from replication.results.stats import Estimate, bootstrap_ci
 from replication.results.tidy import Row, atomic_write_text, read_rows
+from replication.workflow.plan import BASELINE, Experiment, Plan
 
 NONE = "\u2013"  # en dash: no value
 TIMES = "\u00d7"  # multiplication sign of speedups

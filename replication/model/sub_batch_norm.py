@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 if TYPE_CHECKING:
-    from replication.schedule import BNMode
+    from replication.schedule.build import BNMode
 
 _STAT_KEYS = ("running_mean", "running_var", "num_batches_tracked")
 

@@ -14,11 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from replication.config import RunConfig
-from replication.flops import gflops_per_clip
-from replication.models import ModelConfig as BackboneConfig
-from replication.models import build_model, model_input_example, slowfast_alpha
-from replication.schedule import BNMode
+from replication.config.sections import RunConfig
+from replication.model.builders import ModelConfig as BackboneConfig
+from replication.model.builders import build_model, model_input_example, slowfast_alpha
+from replication.model.flops import gflops_per_clip
+from replication.schedule.build import BNMode
 
 
 @dataclass(frozen=True)

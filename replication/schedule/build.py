@@ -19,11 +19,11 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from replication.errors import ConfigError
-from replication.lr import LRSchedule
+from replication.config.errors import ConfigError
+from replication.schedule.lr import LRSchedule
 
 if TYPE_CHECKING:
-    from replication.config import RunConfig
+    from replication.config.sections import RunConfig
 
 # Nominal clips per epoch for the cost estimate: about the size of the Kinetics-400 train split.
 # The speedup barely depends on it; it only sets where per-epoch iteration counts are floored.

@@ -22,16 +22,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from replication import events as ev
-from replication.checkpoint import (
-    checkpoint_name,
-    latest_checkpoint,
-    load_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
-from replication.config import RunConfig
+from replication.config.sections import RunConfig
 from replication.data.build import build_dataset
 from replication.data.dataset import BadVideoManifest
 from replication.data.loader import (
@@ -41,23 +32,32 @@ from replication.data.loader import (
     build_train_loader,
     loader_key,
 )
-from replication.evaluate import evaluate
-from replication.norm import (
+from replication.engine.checkpoint import (
+    checkpoint_name,
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from replication.engine.evaluate import evaluate
+from replication.engine.network import (
+    build_network,
+    clip_gflops,
+    same_grid_on_every_rank,
+    to_device,
+)
+from replication.engine.provenance import run_metadata
+from replication.io import events as ev
+from replication.io.run_paths import RunPaths
+from replication.model.sub_batch_norm import (
     aggregate_sub_bn_stats,
     load_normal_state_dict,
     normal_state_dict,
     precise_bn,
     set_bn_mode,
 )
-from replication.paths import RunPaths
-from replication.provenance import run_metadata
-from replication.schedule import EpochPlan, build_schedule
-from replication.train_parts import (
-    build_network,
-    clip_gflops,
-    same_grid_on_every_rank,
-    to_device,
-)
+from replication.schedule.build import EpochPlan, build_schedule
 
 
 def train(

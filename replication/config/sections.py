@@ -23,8 +23,8 @@ import pydantic
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from replication.errors import ConfigError
-from replication.schedule import build_schedule
+from replication.config.errors import ConfigError
+from replication.schedule.build import build_schedule
 
 __all__ = [
     "ConfigError",

@@ -10,14 +10,14 @@ from typing import Any
 
 import torch
 
-from replication.config import RunConfig
+from replication.config.sections import RunConfig
 
 PACKAGES = ("torch", "torchvision", "pytorchvideo", "av", "fvcore", "numpy", "replication")
 
 
 def git_state(root: Path | None = None) -> tuple[str | None, bool | None]:
     """(commit SHA, whether the work tree has uncommitted changes); (None, None) outside git."""
-    root = root or Path(__file__).resolve().parents[1]
+    root = root or Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"],

@@ -19,18 +19,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from replication.checkpoint import latest_checkpoint
-from replication.config import RunConfig, load_config
-from replication.errors import ConfigError
-from replication.launch import Cluster, Job, error_line, log_paths, submit, wait_for
-from replication.paths import RunPaths
-from replication.slurm_profile import (
+from replication.cluster.jobs import Cluster, Job, error_line, log_paths, submit, wait_for
+from replication.cluster.profile import (
     SlurmProfile,
     check_fits_nodes,
     check_matches_config,
     load_profile,
     partition_nodes,
 )
+from replication.config.errors import ConfigError
+from replication.config.sections import RunConfig, load_config
+from replication.engine.checkpoint import latest_checkpoint
+from replication.io.run_paths import RunPaths
 
 
 def check_run_folder(cfg: RunConfig, run_dir: Path, source: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from replication.config import RunConfig
+from replication.config.sections import RunConfig
 
 HEADER = """# Experiment config keys
 

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from replication.errors import ConfigError
+from replication.config.errors import ConfigError
 
 with warnings.catch_warnings():
     # pytorchvideo imports fvcore.nn, which runs torch.jit.script at import time (deprecated in

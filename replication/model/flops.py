@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from replication.models import ModelConfig, model_input_example
+from replication.model.builders import ModelConfig, model_input_example
 
 with warnings.catch_warnings():
     # fvcore.nn runs torch.jit.script at import time, which torch >= 2.10 deprecates.

@@ -28,9 +28,9 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from replication.config import RunConfig, load_config
-from replication.errors import ConfigError
-from replication.schedule import DEFAULT_CLIPS_PER_EPOCH, build_schedule
+from replication.config.errors import ConfigError
+from replication.config.sections import RunConfig, load_config
+from replication.schedule.build import DEFAULT_CLIPS_PER_EPOCH, build_schedule
 
 Slug = pydantic.constr(pattern=r"^[a-z0-9][a-z0-9_]*$")
 _STRICT = ConfigDict(extra="forbid", frozen=True)

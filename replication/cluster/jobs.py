@@ -32,17 +32,17 @@ from typing import Any, Literal
 
 import submitit
 
-from replication.config import RunConfig
-from replication.paths import RunPaths
-from replication.slurm_profile import (
+from replication.cluster.profile import (
     SlurmProfile,
 )
+from replication.config.sections import RunConfig
+from replication.io.run_paths import RunPaths
 
 Cluster = Literal["slurm", "local", "debug"]
 Job = submitit.Job  # for type hints elsewhere, which then need not import submitit
 # Folder that holds the `replication` package: the job must import this very code, not whatever
 # an installed copy elsewhere would give it.
-_CODE_ROOT = Path(__file__).resolve().parents[1]
+_CODE_ROOT = Path(__file__).resolve().parents[2]
 
 
 # =========================================================================== the job
@@ -110,7 +110,7 @@ class TrainingJob(submitit.helpers.Checkpointable):
         return summary
 
     def _train(self, rank: int, world: int, device: Any, box: dict[str, Any]) -> None:
-        from replication.train import train  # torch and the models load in the job only
+        from replication.engine.loop import train  # torch and the models load in the job only
 
         running = self._running
         assert running is not None

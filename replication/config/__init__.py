@@ -1,0 +1,1 @@
+"""Experiment configuration: frozen, validated records loaded from YAML plus ``--set`` overrides."""

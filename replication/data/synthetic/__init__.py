@@ -1,0 +1,1 @@
+"""The synthetic video data set (``python -m replication.data.synthetic``)."""

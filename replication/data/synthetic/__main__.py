@@ -1,0 +1,7 @@
+"""Entry point of ``python -m replication.data.synthetic``."""
+
+import sys
+
+from replication.data.synthetic.generate import main
+
+sys.exit(main())
