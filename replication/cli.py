@@ -11,16 +11,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from replication.config import ConfigError
 from replication.config.docs import config_reference, config_schema
-from replication.config.errors import ConfigError
-from replication.config.sections import load_config
-from replication.schedule.build import DEFAULT_CLIPS_PER_EPOCH, build_schedule
+from replication.schedule import DEFAULT_CLIPS_PER_EPOCH, load_schedule
 from replication.schedule.render import schedule_table, schedule_to_json
 
 
 def _cmd_schedule(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config, args.set)
-    schedule = build_schedule(cfg, clips_per_epoch=args.clips_per_epoch)
+    cfg, schedule = load_schedule(args.config, args.set, clips_per_epoch=args.clips_per_epoch)
     if args.json:
         print(json.dumps(schedule_to_json(schedule), indent=1))
     else:
@@ -29,7 +27,7 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config, args.set)
+    cfg, _ = load_schedule(args.config, args.set)
     # Imported here: torch and pytorchvideo take seconds to import, the other commands need neither.
     from replication.engine.loop import train
 

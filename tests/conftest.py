@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from replication.model.builders import ModelConfig
+from replication.model import BackboneSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 K400_MG = ROOT / "config/kinetics/slowfast_8x8_r50_multigrid.yaml"
@@ -14,12 +14,12 @@ CHARADES_MG = ROOT / "config/charades/slowfast_16x8_r50_multigrid.yaml"
 
 # The smallest depth each backbone family supports, at 1/8 of the standard width.
 TINY = {
-    "slow": ModelConfig(arch="slow", depth=18, width=8, num_classes=5),
-    "i3d": ModelConfig(arch="i3d", depth=18, width=8, num_classes=5),
-    "slowfast": ModelConfig(arch="slowfast", depth=18, width=8, num_classes=5),
-    "x3d": ModelConfig(arch="x3d", depth=11, width=8, num_classes=5),
-    "r2plus1d": ModelConfig(arch="r2plus1d", depth=50, width=8, num_classes=5),
-    "csn": ModelConfig(arch="csn", depth=50, width=8, num_classes=5),
+    "slow": BackboneSpec(arch="slow", depth=18, width=8, num_classes=5),
+    "i3d": BackboneSpec(arch="i3d", depth=18, width=8, num_classes=5),
+    "slowfast": BackboneSpec(arch="slowfast", depth=18, width=8, num_classes=5),
+    "x3d": BackboneSpec(arch="x3d", depth=11, width=8, num_classes=5),
+    "r2plus1d": BackboneSpec(arch="r2plus1d", depth=50, width=8, num_classes=5),
+    "csn": BackboneSpec(arch="csn", depth=50, width=8, num_classes=5),
 }
 
 

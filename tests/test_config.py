@@ -9,8 +9,7 @@ import pytest
 from conftest import CHARADES_MG, K400_BASE, K400_MG, ROOT, SSV2_MG
 
 from replication.cli import main
-from replication.config.errors import ConfigError
-from replication.config.sections import RunConfig, load_config
+from replication.config import ConfigError, RunConfig, load_config
 
 
 @pytest.mark.parametrize("path", [K400_BASE, K400_MG, SSV2_MG, CHARADES_MG])

@@ -8,8 +8,8 @@ import jsonschema
 import pytest
 from conftest import CHARADES_MG, K400_BASE, K400_MG, ROOT, SSV2_MG
 
+from replication.config import RunConfig, read_yaml
 from replication.config.docs import config_reference, config_schema
-from replication.config.sections import RunConfig, read_yaml
 
 
 def test_reference_is_current():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from replication.config.errors import ConfigError
+from replication.config import ConfigError
 from replication.data.annotations import (
     VideoRecord,
     guess_format,

@@ -9,7 +9,7 @@ import torch
 from conftest import ROOT
 from video_fixtures import make_dataset
 
-from replication.config.sections import load_config
+from replication.config import load_config
 from replication.data.build import build_dataset
 from replication.data.dataset import BadVideoManifest
 from replication.data.loader import LoaderSettings, build_eval_loader, make_loader

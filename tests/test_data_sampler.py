@@ -7,10 +7,11 @@ from conftest import K400_MG
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from replication.config.sections import load_config
+from replication.config import load_config
 from replication.data.loader import train_batch_sizes, train_grids
-from replication.data.sampler import ClipRequest, ShortCycleBatchSampler, full_batches
-from replication.schedule.build import build_schedule
+from replication.data.sampler import ClipRequest, ShortCycleBatchSampler
+from replication.schedule import build_schedule
+from replication.schedule import iterations_per_epoch as full_batches
 
 
 def run_epoch(sampler: ShortCycleBatchSampler, epoch: int) -> list[list[ClipRequest]]:

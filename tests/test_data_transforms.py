@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import K400_MG
 
-from replication.config.sections import load_config
+from replication.config import load_config
 from replication.data.loader import train_grids
 from replication.data.transforms import (
     MEAN,
@@ -21,7 +21,7 @@ from replication.data.transforms import (
     temporal_indices,
     train_view,
 )
-from replication.schedule.build import build_schedule
+from replication.schedule import build_schedule
 
 
 @pytest.fixture(scope="module")

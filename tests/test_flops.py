@@ -5,8 +5,13 @@ import torch
 from conftest import TINY
 from torch import nn
 
-from replication.model.builders import ModelConfig, build_model, model_input_example
-from replication.model.flops import flops_table, gflops_per_clip
+from replication.model import (
+    BackboneSpec,
+    build_model,
+    flops_table,
+    gflops_per_clip,
+    model_input_example,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +48,7 @@ class _PairedNorm(nn.BatchNorm3d):
 
 def test_flops_of_a_training_model_with_sub_batch_norm():
     # PySlowFast issue #224: counting FLOPs on one clip crashed with sub-batch BN in train mode.
-    cfg = ModelConfig(arch="slowfast", depth=18, width=8, num_classes=5, norm=_PairedNorm)
+    cfg = BackboneSpec(arch="slowfast", depth=18, width=8, num_classes=5, norm=_PairedNorm)
     model = build_model(cfg).train()
     model.blocks[0].multipathway_blocks[0].norm.eval()  # a module frozen on purpose stays so
     example = model_input_example(cfg, 4, 4, 32)
@@ -59,6 +64,6 @@ def test_slow_r50_matches_the_published_gflops():
     # pytorchvideo's model zoo: slow_r50, 8 frames at 256 x 256, 54.52 GFLOPs per view (our
     # count is 0.4% higher). Slow keeps T through every layer, so 2 frames cost exactly a
     # quarter (up to the 0.8 MFLOP classifier), at a quarter of the test time.
-    cfg = ModelConfig(arch="slow", depth=50, num_classes=400)
+    cfg = BackboneSpec(arch="slow", depth=50, num_classes=400)
     gflops = gflops_per_clip(build_model(cfg), model_input_example(cfg, 1, 2, 256))
     assert 4 * gflops == pytest.approx(54.52, rel=0.01)

@@ -18,7 +18,7 @@ from test_train import tiny_config
 from test_train import tiny_data as tiny_data  # the module-scoped video fixture
 
 from replication.cli import main
-from replication.config.sections import RunConfig
+from replication.config import RunConfig
 from replication.io import events as ev
 
 

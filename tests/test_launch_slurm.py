@@ -25,7 +25,7 @@ from test_train import tiny_data as tiny_data  # the module-scoped video fixture
 from replication.cluster.jobs import submit, wait_for
 from replication.cluster.profile import SlurmProfile, load_profile
 from replication.io import events as ev
-from replication.schedule.build import build_schedule
+from replication.schedule import build_schedule
 
 pytestmark = pytest.mark.slurm
 JOB_TIMEOUT_S = 300  # generous: a requeued job waits ~15 s, and the node may be shared

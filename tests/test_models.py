@@ -5,9 +5,9 @@ import torch
 from conftest import TINY
 from torch import nn
 
-from replication.config.errors import ConfigError
-from replication.model.builders import (
-    ModelConfig,
+from replication.config import ConfigError
+from replication.model import (
+    BackboneSpec,
     StemConv3d,
     build_model,
     model_input_example,
@@ -27,8 +27,8 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-def _replace(cfg: ModelConfig, **changes) -> ModelConfig:
-    return ModelConfig(**{**cfg.__dict__, **changes})
+def _replace(cfg: BackboneSpec, **changes) -> BackboneSpec:
+    return BackboneSpec(**{**cfg.__dict__, **changes})
 
 
 def _num_params(model: nn.Module) -> int:
@@ -100,7 +100,7 @@ def test_depth_18_is_a_basic_block_resnet_and_smaller_than_50():
 
 def test_slow_r50_has_the_published_parameter_count():
     # pytorchvideo's model zoo lists slow_r50 (Kinetics-400 head) at 32.45 M parameters.
-    model = build_model(ModelConfig(arch="slow", depth=50, num_classes=400))
+    model = build_model(BackboneSpec(arch="slow", depth=50, num_classes=400))
     assert _num_params(model) == 32_454_096
 
 
@@ -125,7 +125,7 @@ def test_slowfast_input_packing_and_the_caller_list_survives():
 
 @pytest.mark.parametrize("frames", [1, 2, 3, 8])  # 1-2: padded first (padding 2); 3, 8: not
 def test_stem_conv_is_the_same_convolution_whatever_the_clip_length(frames, monkeypatch):
-    import replication.model.builders as models
+    import replication.model.blocks as models
 
     pads, pad = [], models.F.pad
     monkeypatch.setattr(models.F, "pad", lambda x, p: pads.append(p) or pad(x, p))
@@ -171,5 +171,5 @@ def test_head_activation_is_applied():
 )
 def test_impossible_configs_are_rejected_at_creation(changes, key):
     with pytest.raises(ConfigError) as err:
-        ModelConfig(**changes)
+        BackboneSpec(**changes)
     assert err.value.key == key

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from replication.model.sub_batch_norm import (
+from replication.model import (
     SubBatchNorm3d,
     aggregate_sub_bn_stats,
     load_normal_state_dict,
@@ -19,7 +19,7 @@ from replication.model.sub_batch_norm import (
     precise_bn,
     set_bn_mode,
 )
-from replication.schedule.build import BNMode
+from replication.schedule import BNMode
 
 C = 3
 DIMS = (0, 2, 3, 4)  # every axis but the channel one of (N, C, T, H, W)

@@ -7,8 +7,8 @@ import json
 from conftest import K400_BASE, K400_MG
 
 from replication.cli import main
-from replication.config.sections import load_config
-from replication.schedule.build import build_schedule
+from replication.config import load_config
+from replication.schedule import build_schedule
 from replication.schedule.render import schedule_table
 
 TOP_KEYS = ["max_epoch", "steps", "lrs", "long_cycle", "epochs", "cost"]

@@ -8,8 +8,8 @@ import math
 import pytest
 from conftest import CHARADES_MG, K400_BASE, K400_MG, SSV2_MG
 
-from replication.config.sections import load_config
-from replication.schedule.build import BNMode, build_schedule
+from replication.config import load_config
+from replication.schedule import BNMode, build_schedule
 
 # PySlowFast's get_long_cycle_schedule on the K400 SlowFast 8x8 R50 long+short config, run
 # unmodified (spec 2.10): (LR stage, [batch factor, T, S], end epoch).

@@ -8,9 +8,8 @@ import json
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from replication.config.errors import ConfigError
-from replication.config.sections import validate_config
-from replication.schedule.build import build_schedule
+from replication.config import ConfigError, validate_config
+from replication.schedule import build_schedule
 from replication.schedule.render import schedule_to_json
 
 
@@ -47,11 +46,12 @@ def configs(draw):
 def build(raw):
     try:
         cfg = validate_config(raw)
+        schedule = build_schedule(cfg, clips_per_epoch=10_000)
     except ConfigError as err:
         # Only batches that sub-batch BN cannot split are legitimately rejected here.
         assert err.key == "train.batch_size", err
         assume(False)
-    return cfg, build_schedule(cfg, clips_per_epoch=10_000)
+    return cfg, schedule
 
 
 # derandomize: CI runs the same 300 examples every time, so a failure is reproducible.

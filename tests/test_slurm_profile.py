@@ -13,8 +13,7 @@ from replication.cluster.profile import (
     load_profile,
     parse_sinfo,
 )
-from replication.config.errors import ConfigError
-from replication.config.sections import load_config
+from replication.config import ConfigError, load_config
 
 
 @pytest.mark.parametrize("name", ["local.yaml", "example-gpu-cluster.yaml"])

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from replication.config.sections import load_config
+from replication.config import load_config
 from replication.data.video_io import write_video
 from replication.engine.loop import train
 from replication.io import events as ev
-from replication.schedule.build import build_schedule
+from replication.schedule import build_schedule
 
 CLASSES, TRAIN_PER_CLASS, VAL_PER_CLASS = 4, 18, 3
 

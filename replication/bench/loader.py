@@ -18,12 +18,11 @@ from pathlib import Path
 
 import torch
 
-from replication.config.errors import ConfigError
-from replication.config.sections import load_config
+from replication.config import ConfigError, load_config
 from replication.data.build import build_dataset
 from replication.data.loader import LoaderSettings, make_loader, train_batch_sizes, train_grids
 from replication.data.sampler import ClipRequest
-from replication.schedule.build import build_schedule
+from replication.schedule import build_schedule
 
 
 def grid_batches(cfg) -> list[tuple]:

@@ -22,12 +22,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from replication.config.errors import ConfigError
-from replication.config.sections import load_config
+from replication.config import ConfigError, load_config
 from replication.data.build import load_split
 from replication.engine.loop import train
 from replication.io import events as ev
-from replication.schedule.build import build_schedule
+from replication.schedule import build_schedule
 
 SMOKE_BASELINE, SMOKE_MULTIGRID = "config/smoke/baseline.yaml", "config/smoke/multigrid.yaml"
 VARIANTS = {

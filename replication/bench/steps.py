@@ -22,15 +22,11 @@ from pathlib import Path
 
 import torch
 
-from replication.config.errors import ConfigError
-from replication.config.sections import RunConfig, load_config
+from replication.config import ConfigError, RunConfig, load_config
 from replication.data.build import load_split
-from replication.data.loader import train_batch_sizes
-from replication.data.sampler import full_batches
 from replication.engine.network import Network, build_network, clip_gflops
-from replication.model.builders import model_input_example
-from replication.model.sub_batch_norm import set_bn_mode
-from replication.schedule.build import BNMode, build_schedule
+from replication.model import model_input_example, set_bn_mode
+from replication.schedule import BNMode, build_schedule, clips_per_process, iterations_per_epoch
 
 GridKey = tuple[int, int, int, BNMode]  # (T, S, per-process batch, BN mode)
 
@@ -39,8 +35,8 @@ def grid_iterations(cfg: RunConfig, clips_per_epoch: int) -> Counter[GridKey]:
     """Iterations the schedule runs at each grid (one process; short-cycle grids cycle)."""
     counts: Counter[GridKey] = Counter()
     for plan in build_schedule(cfg, clips_per_epoch).epochs:
-        sizes, shapes = train_batch_sizes(plan), plan.shapes
-        n = full_batches(clips_per_epoch // cfg.train.num_gpus, sizes)
+        sizes, shapes = plan.batch_sizes, plan.shapes
+        n = iterations_per_epoch(clips_per_process(clips_per_epoch, cfg.train.num_gpus), sizes)
         for i in range(n):
             g = i % len(sizes)
             counts[(*shapes[g], sizes[g], plan.bn)] += 1

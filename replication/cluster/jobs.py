@@ -35,7 +35,7 @@ import submitit
 from replication.cluster.profile import (
     SlurmProfile,
 )
-from replication.config.sections import RunConfig
+from replication.config import RunConfig
 from replication.io.run_paths import RunPaths
 
 Cluster = Literal["slurm", "local", "debug"]

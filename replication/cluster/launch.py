@@ -27,10 +27,10 @@ from replication.cluster.profile import (
     load_profile,
     partition_nodes,
 )
-from replication.config.errors import ConfigError
-from replication.config.sections import RunConfig, load_config
+from replication.config import ConfigError, RunConfig, config_diff
 from replication.engine.checkpoint import latest_checkpoint
 from replication.io.run_paths import RunPaths
+from replication.schedule import load_schedule
 
 
 def check_run_folder(cfg: RunConfig, run_dir: Path, source: str) -> None:
@@ -42,26 +42,13 @@ def check_run_folder(cfg: RunConfig, run_dir: Path, source: str) -> None:
     stored = RunPaths(run_dir).config
     if not stored.is_file():
         return
-    old = _flatten(json.loads(stored.read_text()))
-    new = _flatten(cfg.to_dict())
-    for key in sorted(old.keys() | new.keys()):
-        if old.get(key) != new.get(key):
-            raise ConfigError(
-                key,
-                f"{new.get(key)!r} differs from {old.get(key)!r} of the run in {run_dir}; "
-                "use another --run-dir (or delete that one) to train this config",
-                source,
-            )
-
-
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+    for key, old, new in config_diff(json.loads(stored.read_text()), cfg.to_dict())[:1]:
+        raise ConfigError(
+            key,
+            f"{new!r} differs from {old!r} of the run in {run_dir}; "
+            "use another --run-dir (or delete that one) to train this config",
+            source,
+        )
 
 
 def check_resources(
@@ -111,7 +98,7 @@ def run_launch(
     Raises:
         ConfigError: for a bad config or profile, before anything is submitted.
     """
-    cfg = load_config(config, overrides)
+    cfg, _ = load_schedule(config, overrides)  # every config error before anything is queued
     profile = load_profile(profile_path) if profile_path else SlurmProfile()
     source = profile_path or "the default profile (one task, 1 CPU, no GPU)"
     check_resources(cluster, profile, cfg, source)

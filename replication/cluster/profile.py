@@ -20,8 +20,7 @@ from typing import Annotated, Any
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from replication.config.errors import ConfigError
-from replication.config.sections import RunConfig, read_yaml
+from replication.config import ConfigError, RunConfig, read_yaml
 
 SbatchValue = Annotated[str | int | bool, Field(union_mode="left_to_right")]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from replication.config.errors import ConfigError
+from replication.config import ConfigError
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm")
 _K400_EXT = (".mp4", ".mkv", ".webm")  # what YouTube downloaders write

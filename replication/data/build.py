@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from replication.config.sections import RunConfig
+from replication.config import RunConfig
 from replication.data.annotations import VideoTable, load_table
 from replication.data.dataset import ClipDataset
 from replication.data.frames import DecodedFrames, FrameCache, FrameSource, estimated_cache_bytes

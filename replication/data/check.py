@@ -28,7 +28,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from replication.config.errors import ConfigError
+from replication.config import ConfigError
 from replication.data.annotations import FORMATS, VideoTable, guess_format, load_table
 from replication.data.video_io import VideoError, probe, read_video
 

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Sampler
 from replication.data.dataset import ClipDataset, collate_clips
 from replication.data.sampler import ClipRequest, ShortCycleBatchSampler
 from replication.data.transforms import Grid
-from replication.schedule.build import EpochPlan
+from replication.schedule import EpochPlan
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,8 @@ def train_grids(epoch: EpochPlan, sampling_rate: int, jitter_max: int) -> list[G
 
 
 def train_batch_sizes(epoch: EpochPlan) -> list[int]:
-    """Per-process batch size of each grid in ``epoch``."""
-    if epoch.short_cycle is None:
-        return [epoch.per_gpu_batch_size]
-    return [g.batch_size for g in epoch.short_cycle]
+    """Per-process batch size of each grid in ``epoch`` (the schedule's ``batch_sizes``)."""
+    return list(epoch.batch_sizes)
 
 
 def loader_key(epoch: EpochPlan, sampling_rate: int, jitter_max: int) -> tuple:

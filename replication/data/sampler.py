@@ -5,9 +5,10 @@ and with which random seed. The grid id cycles 0, 1, ..., m-1, 0, ... with one b
 restarting every epoch, so every rank uses the same grid at the same iteration. The seed makes
 augmentation a function of (seed, epoch, position) alone, whatever worker decodes the clip.
 
-Unlike the reference, ``len()`` is the number of batches actually yielded (the reference reports
-``floor(n / mean batch)``, which can differ by one from what its iterator produces), so the LR
-schedule's within-epoch progress and every rank's iteration count agree exactly.
+Unlike the reference, ``len()`` is the number of batches actually yielded
+(:func:`replication.schedule.iterations_per_epoch`, the count the schedule's cost, the figures
+and the benchmarks use too), so the LR schedule's within-epoch progress and every rank's
+iteration count agree exactly.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import NamedTuple
 import torch
 from torch.utils.data import DistributedSampler, Sampler
 
+from replication.schedule import iterations_per_epoch
+
 
 class ClipRequest(NamedTuple):
     """One clip to load: dataset index, grid id into the current grids, augmentation seed."""
@@ -25,24 +28,6 @@ class ClipRequest(NamedTuple):
     index: int
     grid: int
     seed: int
-
-
-def full_batches(num_samples: int, batch_sizes: Sequence[int]) -> int:
-    """Number of full batches a cycle of ``batch_sizes`` takes from ``num_samples`` clips.
-
-    >>> full_batches(10, [4, 2, 1])  # 4 + 2 + 1, then 3 left: a batch of 4 does not fit
-    3
-    >>> full_batches(64, [8])
-    8
-    """
-    cycles, left = divmod(num_samples, sum(batch_sizes))
-    count = cycles * len(batch_sizes)
-    for size in batch_sizes:
-        if left < size:
-            break
-        left -= size
-        count += 1
-    return count
 
 
 class ShortCycleBatchSampler(Sampler[list[ClipRequest]]):
@@ -89,7 +74,7 @@ class ShortCycleBatchSampler(Sampler[list[ClipRequest]]):
         self._indices.set_epoch(epoch)
 
     def __len__(self) -> int:
-        return full_batches(len(self._indices), self.batch_sizes)
+        return iterations_per_epoch(len(self._indices), self.batch_sizes)
 
     def __iter__(self) -> Iterator[list[ClipRequest]]:
         # One generator per epoch: augmentation seeds depend on position, not on the worker.

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from replication.config.sections import RunConfig
+from replication.config import RunConfig
 from replication.data.build import build_dataset
 from replication.data.dataset import BadVideoManifest
 from replication.data.loader import (
@@ -50,14 +50,14 @@ from replication.engine.network import (
 from replication.engine.provenance import run_metadata
 from replication.io import events as ev
 from replication.io.run_paths import RunPaths
-from replication.model.sub_batch_norm import (
+from replication.model import (
     aggregate_sub_bn_stats,
     load_normal_state_dict,
     normal_state_dict,
     precise_bn,
     set_bn_mode,
 )
-from replication.schedule.build import EpochPlan, build_schedule
+from replication.schedule import EpochPlan, build_schedule
 
 
 def train(

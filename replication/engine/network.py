@@ -14,11 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from replication.config.sections import RunConfig
-from replication.model.builders import ModelConfig as BackboneConfig
-from replication.model.builders import build_model, model_input_example, slowfast_alpha
-from replication.model.flops import gflops_per_clip
-from replication.schedule.build import BNMode
+from replication.config import RunConfig
+from replication.model import (
+    BackboneSpec,
+    build_model,
+    gflops_per_clip,
+    model_input_example,
+    slowfast_alpha,
+)
+from replication.schedule import BNMode
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class Network:
     """A model on a device, with the settings every forward pass needs."""
 
     model: nn.Module
-    backbone: BackboneConfig
+    backbone: BackboneSpec
     device: torch.device
     alpha: int | None
     multi_label: bool
@@ -146,16 +150,7 @@ def build_network(
     cfg: RunConfig, data_classes: int, multi_label: bool, device: torch.device
 ) -> Network:
     """The configured backbone on ``device``; classes come from the data unless set."""
-    m = cfg.model
-    backbone = BackboneConfig(
-        arch=m.arch,
-        depth=m.depth,
-        width=m.width,
-        num_classes=m.num_classes or data_classes,
-        dropout=m.dropout,
-        slowfast_alpha=m.slowfast_alpha,
-        slowfast_beta_inv=m.slowfast_beta_inv,
-    )
+    backbone = BackboneSpec.from_config(cfg.model, data_classes)
     model = build_model(backbone)
     cuda = device.type == "cuda"
     net = Network(

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from replication.config.sections import RunConfig
+from replication.config import RunConfig
 
 PACKAGES = ("torch", "torchvision", "pytorchvideo", "av", "fvcore", "numpy", "replication")
 

@@ -1,6 +1,6 @@
 """Inference cost per clip, the x-axis of the paper's speed/accuracy comparisons (Wu et al. 2020).
 
-fvcore enters here for FLOP counting (and in ``norm.py`` for precise BN only). Counts follow
+fvcore (through :mod:`replication.model.fvcore_bridge`) counts them. Counts follow
 fvcore's convention, which is also the paper's: one multiply-add is one FLOP. fvcore skips the
 ops it has no formula for (pooling, elementwise add, X3D's Swish and sigmoid); they are a small
 fraction of a video network's cost and their warnings are silenced here.
@@ -8,22 +8,14 @@ fraction of a video network's cost and their warnings are silenced here.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
 from torch import nn
 
-from replication.model.builders import ModelConfig, model_input_example
-
-with warnings.catch_warnings():
-    # fvcore.nn runs torch.jit.script at import time, which torch >= 2.10 deprecates.
-    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
-    warnings.filterwarnings(
-        "ignore", message=r".*torch\.jit\.script.*", category=DeprecationWarning
-    )
-    from fvcore.nn import FlopCountAnalysis
+from replication.model.fvcore_bridge import FlopCountAnalysis
+from replication.model.spec import BackboneSpec, model_input_example
 
 __all__ = ["flops_table", "gflops_per_clip"]
 
@@ -53,7 +45,7 @@ def gflops_per_clip(model: nn.Module, example: torch.Tensor | list[torch.Tensor]
 
 
 def flops_table(
-    model: nn.Module, cfg: ModelConfig, shapes: Sequence[tuple[int, int]]
+    model: nn.Module, cfg: BackboneSpec, shapes: Sequence[tuple[int, int]]
 ) -> list[dict[str, float]]:
     """GFLOPs per clip of one model on each grid shape, e.g. the shapes of a multigrid schedule.
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from replication.config import config_diff
 from replication.io import events as ev
 from replication.results.tidy import Row, write_rows
 from replication.workflow.plan import Plan, Run, config_hash, expand_runs
@@ -131,26 +132,14 @@ def collect(plan: Plan, runs_root: Path | str = "runs", progress: bool = False) 
     return out
 
 
-def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, Mapping):
-            flat |= _flatten(value, f"{prefix}{key}.")
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def _stale(run: Run, run_dir: Path) -> str:
-    """'' when the run's saved config agrees with the plan's on every key both have."""
+    """'' when the run's saved config agrees with the plan's (rule: config.diff)."""
     path = run_dir / "config.json"
     if not path.is_file():
         return f"{run.run_id} (no config.json)"
-    saved = _flatten(json.loads(path.read_text()))
-    wanted = _flatten(run.resolved_config().to_dict())
-    for key in sorted(saved.keys() & wanted.keys()):
-        if saved[key] != wanted[key]:
-            return f"{run.run_id} ({key}: ran {saved[key]!r}, plan {wanted[key]!r})"
+    differences = config_diff(json.loads(path.read_text()), run.resolved_config().to_dict())
+    for key, ran, wanted in differences[:1]:
+        return f"{run.run_id} ({key}: ran {ran!r}, plan {wanted!r})"
     return ""
 
 

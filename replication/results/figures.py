@@ -10,7 +10,6 @@ backend, fixed sizes and DPI, no timestamps in the files' metadata.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import sys
 from collections.abc import Callable
@@ -27,7 +26,7 @@ import seaborn as sns
 
 from replication.results.tables import METRIC_NAMES, TIMES, Results
 from replication.results.tidy import atomic_write_text
-from replication.schedule.build import build_schedule
+from replication.schedule import build_schedule, clips_per_process, iterations_per_epoch
 from replication.workflow.plan import BASELINE, Experiment, Plan, expand_runs
 
 PNG_META = {"Software": None}
@@ -203,8 +202,7 @@ def _schedule_rows(cfg, clips: int, label: str) -> list[dict]:
         grids = [(g.batch_size, g.crop_size) for g in e.short_cycle or ()] or [
             (e.per_gpu_batch_size, e.crop_size)
         ]
-        per_process = math.ceil(clips / cfg.train.num_gpus)
-        iters = math.floor(per_process / (sum(b for b, _ in grids) / len(grids)))
+        iters = iterations_per_epoch(clips_per_process(clips, cfg.train.num_gpus), e.batch_sizes)
         for index, (batch, crop) in enumerate(grids):
             rows.append(
                 {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from itertools import groupby
 from typing import Any
 
-from replication.schedule.build import BNMode, EpochPlan, Schedule
+from replication.schedule.records import BNMode, EpochPlan, Schedule
 
 
 def schedule_to_json(schedule: Schedule) -> dict[str, Any]:

@@ -28,9 +28,8 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from replication.config.errors import ConfigError
-from replication.config.sections import RunConfig, load_config
-from replication.schedule.build import DEFAULT_CLIPS_PER_EPOCH, build_schedule
+from replication.config import ConfigError, RunConfig, load_config
+from replication.schedule import DEFAULT_CLIPS_PER_EPOCH, build_schedule, load_schedule
 
 Slug = pydantic.constr(pattern=r"^[a-z0-9][a-z0-9_]*$")
 _STRICT = ConfigDict(extra="forbid", frozen=True)
@@ -217,7 +216,7 @@ def _check(plan: Plan, source: str) -> None:
                 )
     for run in expand_runs(plan):
         try:
-            run.resolved_config()
+            load_schedule(run.config, run.overrides)  # config and schedule errors alike
         except ConfigError as err:
             raise PlanError(f"{source}: run {run.run_id}: {err}") from None
 
