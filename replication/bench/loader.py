@@ -9,7 +9,6 @@ Multigrid only pays if these numbers stay well above what the model consumes at 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -22,6 +21,7 @@ from replication.config import ConfigError, load_config
 from replication.data.build import build_dataset
 from replication.data.loader import LoaderSettings, make_loader, train_batch_sizes, train_grids
 from replication.data.sampler import ClipRequest
+from replication.io.atomic import atomic_write_json
 from replication.schedule import build_schedule
 
 
@@ -88,12 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out = args.out or Path("results/bench") / f"loader-{Path(args.config).stem}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(
-        json.dumps({"config": args.config, "overrides": args.set, "rows": rows}, indent=1)
-    )
-    tmp.replace(out)
+    atomic_write_json(out, {"config": args.config, "overrides": args.set, "rows": rows})
     print(f"saved {out}")
     return 0
 

@@ -16,7 +16,6 @@ pathway keeps at least one frame at T=2, the classifier's cost is fixed).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from replication.config import ConfigError, load_config
 from replication.data.build import load_split
 from replication.engine.loop import train
 from replication.io import events as ev
+from replication.io.atomic import atomic_write_json
 from replication.schedule import build_schedule
 
 SMOKE_BASELINE, SMOKE_MULTIGRID = "config/smoke/baseline.yaml", "config/smoke/multigrid.yaml"
@@ -111,10 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "schedule_speedup": mg["schedule_speedup"],
         "ratio": measured / theoretical,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(f".{args.out.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=1))
-    tmp.replace(args.out)
+    atomic_write_json(args.out, report)
     for name, r in results.items():
         acc = r["metrics"].get("top1", r["metrics"].get("mAP"))
         print(

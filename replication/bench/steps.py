@@ -13,7 +13,6 @@ tend to be, on a CPU: less work per kernel call, more memory traffic per FLOP).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections import Counter
@@ -25,6 +24,7 @@ import torch
 from replication.config import ConfigError, RunConfig, load_config
 from replication.data.build import load_split
 from replication.engine.network import Network, build_network, clip_gflops
+from replication.io.atomic import atomic_write_json
 from replication.model import model_input_example, set_bn_mode
 from replication.schedule import BNMode, build_schedule, clips_per_process, iterations_per_epoch
 
@@ -138,10 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "flop_speedup": flops_of["baseline"] / flops_of["multigrid"],
         "compute_bound_speedup": time_of["baseline"] / time_of["multigrid"],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(f".{args.out.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=1))
-    tmp.replace(args.out)
+    atomic_write_json(args.out, report)
     print(
         f"compute only: baseline {time_of['baseline']:.1f} s, multigrid {time_of['multigrid']:.1f}"
         f" s; FLOP speedup {report['flop_speedup']:.2f}x, compute-bound speedup "

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +30,7 @@ from tqdm import tqdm
 from replication.config import ConfigError
 from replication.data.annotations import FORMATS, VideoTable, guess_format, load_table
 from replication.data.video_io import VideoError, probe, read_video
+from replication.io.atomic import atomic_path
 
 MIN_DECODED_FRACTION = 0.95  # fewer frames than this share of the declared count = cut short
 CHECK_SHORT_SIDE = 32  # decode to tiny frames: only decodability matters, and memory stays flat
@@ -93,17 +93,10 @@ def find_bad_videos(
 
 def write_report(path: str | Path, bad: Sequence[BadVideo]) -> None:
     """Write ``path,reason`` rows atomically, so a killed run never leaves half a report."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["path", "reason"])
-            writer.writerows([str(b.path), b.reason] for b in bad)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "reason"])
+        writer.writerows([str(b.path), b.reason] for b in bad)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,7 +12,6 @@ A video that cannot be decoded never stops a run: a training item retries anothe
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +24,7 @@ from replication.data.frames import FrameSource
 from replication.data.sampler import ClipRequest
 from replication.data.transforms import Grid, eval_views, render_view, slowfast_pathways, train_view
 from replication.data.video_io import VideoError
+from replication.io.atomic import atomic_path
 
 
 class ClipDataset(Dataset):
@@ -178,11 +178,8 @@ class BadVideoManifest:
             self._write()
 
     def _write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", newline="") as f:
+        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["path", "reason", "failures"])
             for path in sorted(self.reasons):
                 writer.writerow([path, self.reasons[path], self.counts[path]])
-        tmp.replace(self.path)

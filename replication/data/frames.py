@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from replication.data.video_io import VideoError, probe, read_video
+from replication.io.atomic import atomic_path, atomic_write_json
 
 CACHE_VERSION = 1
 
@@ -116,10 +117,8 @@ class FrameCache:
         index_path = directory / "index.json"
         if index_path.is_file() and json.loads(index_path.read_text()).get("key") == key:
             return cls(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp_data = directory / f".frames.u8.{os.getpid()}.tmp"
         entries, offset = [], 0
-        with open(tmp_data, "wb") as out:
+        with atomic_path(directory / "frames.u8") as tmp, open(tmp, "wb") as out:
             for r in tqdm(
                 records, desc="decoding into frame cache", unit="video", disable=not progress
             ):
@@ -132,11 +131,8 @@ class FrameCache:
                 entries.append({"path": str(r.path), "error": None, "offset": offset,
                                 "shape": list(frames.shape[:3])})  # fmt: skip
                 offset += frames.size
-        tmp_data.replace(directory / "frames.u8")
         index = {"version": CACHE_VERSION, "key": key, "short_side": short_side, "videos": entries}
-        tmp_index = directory / f".index.json.{os.getpid()}.tmp"
-        tmp_index.write_text(json.dumps(index))
-        tmp_index.replace(index_path)
+        atomic_write_json(index_path, index, indent=None)
         return cls(directory)
 
 

@@ -7,13 +7,14 @@ can count, skip and report bad videos without knowing FFmpeg's error zoo.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+
+from replication.io.atomic import atomic_path
 
 
 class VideoError(RuntimeError):
@@ -50,22 +51,15 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int = 16, crf: int = 
     _, height, width, _ = frames.shape
     if height % 2 or width % 2:
         raise ValueError(f"H.264 yuv420p needs even sizes, got {width}x{height}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with av.open(str(tmp), mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=Fraction(fps))
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
-            for index, frame in enumerate(frames):
-                yuv = av.VideoFrame.from_ndarray(_rgb_to_yuv420p(frame), format="yuv420p")
-                yuv.pts = index
-                container.mux(stream.encode(yuv))
-            container.mux(stream.encode())
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+        for index, frame in enumerate(frames):
+            yuv = av.VideoFrame.from_ndarray(_rgb_to_yuv420p(frame), format="yuv420p")
+            yuv.pts = index
+            container.mux(stream.encode(yuv))
+        container.mux(stream.encode())
 
 
 def _rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:

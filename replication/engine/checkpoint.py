@@ -7,7 +7,6 @@ appears in its plain form whatever the phase's BN mode, so any phase can load an
 
 from __future__ import annotations
 
-import os
 import random
 import re
 from pathlib import Path
@@ -15,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from replication.io.atomic import atomic_path
 
 _NAME = re.compile(r"checkpoint_epoch(\d{5})(?:_iter(\d{7}))?\.pt$")
 
@@ -31,16 +32,8 @@ def checkpoint_name(epoch: int, iteration: int | None = None) -> str:
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` atomically: a crash leaves the previous checkpoint intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path, fsync=True) as tmp:
         torch.save(state, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -49,6 +49,7 @@ from replication.engine.network import (
 )
 from replication.engine.provenance import run_metadata
 from replication.io import events as ev
+from replication.io.atomic import atomic_write_json
 from replication.io.run_paths import RunPaths
 from replication.model import (
     aggregate_sub_bn_stats,
@@ -302,9 +303,7 @@ def train(
     )
     log.close()
     if rank == 0:
-        tmp = paths.summary.with_name(".summary.json.tmp")
-        tmp.write_text(json.dumps(summary, indent=1))
-        tmp.replace(paths.summary)
+        atomic_write_json(paths.summary, summary)
     return summary
 
 

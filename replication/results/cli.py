@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from replication.config import ConfigError
+from replication.io.atomic import atomic_write_text
 from replication.results.collect import CollectError, collect
-from replication.results.tidy import atomic_write_text
 from replication.workflow.plan import PlanError, load_plan, print_plan, read_plan
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import jinja2
 import markupsafe
 
+from replication.io.atomic import atomic_write_text
 from replication.results.formats import to_html
 from replication.results.tables import Results, build_tables
-from replication.results.tidy import atomic_write_text
 from replication.workflow.plan import Plan, skipped_variants
 
 TEMPLATE = """<!DOCTYPE html>

@@ -1,7 +1,7 @@
 """Tidy CSV files of results: typed columns, atomic writes, exact round trips.
 
-Every results file is written to a temporary name beside its target and renamed into place, so a
-killed job never leaves a half-written file that a later rule would take for complete. Floats are
+Every results file is written atomically (:mod:`replication.io.atomic`), so a killed job never
+leaves a half-written file that a later rule would take for complete. Floats are
 written with 6 significant digits: enough for every quantity we report, and stable across
 machines, so the same logs give byte-identical files.
 """
@@ -10,26 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from replication.io.atomic import atomic_write_text
+
 Row = dict[str, Any]
-
-
-def atomic_write_bytes(path: Path | str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path: Path | str, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def format_value(value: Any) -> str:

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -59,6 +58,7 @@ import numpy as np
 from tqdm import tqdm
 
 from replication.data.video_io import write_video
+from replication.io.atomic import atomic_write_text
 
 # Two sets of temporal events. "timing" (the default) needs the base temporal grid: from two
 # frames at an unknown stride `fast` looks like `right` and `reverse` like `right` or `left`, and
@@ -381,11 +381,11 @@ def generate(
         write_video(out / rel, clip, fps=fps)
 
     # Index files last: a data set without its CSVs is visibly unfinished.
-    _write_text(out / "README.md", _readme(params))
-    _write_text(out / "classes.json", json.dumps(list(names), indent=1) + "\n")
+    atomic_write_text(out / "README.md", _readme(params))
+    atomic_write_text(out / "classes.json", json.dumps(list(names), indent=1) + "\n")
     for split in SPLITS:
         lines = [f"{rel},{label}\n" for split_, rel, label, _ in jobs if split_ == split]
-        _write_text(out / f"{split}.csv", "path,label\n" + "".join(lines))
+        atomic_write_text(out / f"{split}.csv", "path,label\n" + "".join(lines))
     _write_manifest(out, params, complete=True)
     return out
 
@@ -449,17 +449,7 @@ def _remove_owned(out: Path) -> None:
 
 def _write_manifest(out: Path, params: dict[str, int | str], *, complete: bool) -> None:
     doc = {"generator": _MODULE, "params": params, "complete": complete}
-    _write_text(out / "manifest.json", json.dumps(doc, indent=1) + "\n")
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write ``text`` atomically: a reader sees the old file or the whole new one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_text(out / "manifest.json", json.dumps(doc, indent=1) + "\n")
 
 
 def _readme(params: dict[str, int | str]) -> str:
