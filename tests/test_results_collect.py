@@ -7,7 +7,7 @@ from results_fixtures import PLAN_FILE, ROOT, RUNS, copy_runs
 
 from replication.results.collect import TABLES, CollectError, collect
 from replication.results.tidy import read_rows
-from replication.workflow.plan import read_plan
+from replication.workflow import read_plan
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from results_fixtures import PLAN_FILE, ROOT, RUNS
 from replication.results.collect import collect
 from replication.results.figures import build_figures
 from replication.results.report import write_report
-from replication.workflow.plan import read_plan
+from replication.workflow import read_plan
 
 
 @pytest.fixture(autouse=True)

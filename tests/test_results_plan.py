@@ -7,7 +7,7 @@ import yaml
 from results_fixtures import PLAN_FILE, ROOT
 from snakemake.utils import validate
 
-from replication.workflow.plan import (
+from replication.workflow import (
     PlanError,
     expand_runs,
     load_plan,

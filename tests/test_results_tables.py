@@ -6,7 +6,7 @@ from results_fixtures import PLAN_FILE, ROOT, RUNS
 from replication.results.cli import main
 from replication.results.collect import collect
 from replication.results.tables import Results, build_tables, write_tables
-from replication.workflow.plan import read_plan
+from replication.workflow import read_plan
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ import time
 import pytest
 from results_fixtures import ROOT
 
-from replication.workflow.plan import expand_runs, read_plan
+from replication.workflow import expand_runs, read_plan
 
 
 def _dry_run(*args: str) -> tuple[dict[str, int], str]:

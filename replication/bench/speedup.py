@@ -26,6 +26,7 @@ from replication.data.build import load_split
 from replication.engine.loop import train
 from replication.io import events as ev
 from replication.io.atomic import atomic_write_json
+from replication.io.run_paths import RunPaths
 from replication.schedule import build_schedule
 
 SMOKE_BASELINE, SMOKE_MULTIGRID = "config/smoke/baseline.yaml", "config/smoke/multigrid.yaml"
@@ -37,7 +38,7 @@ VARIANTS = {
 
 def summarize(run_dir: Path) -> dict:
     """Timing, work and accuracy of one finished run, from its event log."""
-    log = ev.read_events(run_dir / "events.jsonl")
+    log = ev.read_events(RunPaths(run_dir).events)
     end = next(e for e in reversed(log) if e["event"] == ev.RUN_END)
     train_s = sum(e["epoch_s"] for e in log if e["event"] == ev.EPOCH)
     per_grid: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])

@@ -16,7 +16,7 @@ from pathlib import Path
 from replication.config import ConfigError
 from replication.io.atomic import atomic_write_text
 from replication.results.collect import CollectError, collect
-from replication.workflow.plan import PlanError, load_plan, print_plan, read_plan
+from replication.workflow import PlanError, load_plan, print_plan, read_plan
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:

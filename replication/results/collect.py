@@ -23,8 +23,9 @@ from typing import Any
 
 from replication.config import config_diff
 from replication.io import events as ev
+from replication.io.run_paths import RunPaths
 from replication.results.tidy import Row, write_rows
-from replication.workflow.plan import Plan, Run, config_hash, expand_runs
+from replication.workflow import Plan, Run, config_hash, expand_runs
 
 PROVENANCE = ("git_sha", "git_dirty", "config_hash", "device", "torch")
 KEYS = ("plan", "experiment", "variant", "label", "group", "seed", "run_id")
@@ -108,13 +109,13 @@ class Collected:
 def collect(plan: Plan, runs_root: Path | str = "runs", progress: bool = False) -> Collected:
     """Read every run of ``plan``; raises CollectError listing all missing or stale runs."""
     runs = expand_runs(plan)
-    missing = [r.run_id for r in runs if not (r.run_dir(runs_root) / "summary.json").is_file()]
+    missing = [r.run_id for r in runs if not RunPaths(r.run_dir(runs_root)).summary.is_file()]
     if missing:
         raise CollectError(
             f"{len(missing)} of {len(runs)} runs of plan {plan.name!r} have not finished "
             f"(no summary.json under {Path(runs_root) / plan.name}): {', '.join(missing)}"
         )
-    stale = [msg for r in runs if (msg := _stale(r, r.run_dir(runs_root)))]
+    stale = [msg for r in runs if (msg := _stale(r, RunPaths(r.run_dir(runs_root))))]
     if stale:
         raise CollectError(
             f"{len(stale)} runs were trained with another config than the plan's "
@@ -124,7 +125,7 @@ def collect(plan: Plan, runs_root: Path | str = "runs", progress: bool = False) 
     for number, run in enumerate(runs, 1):
         if progress:
             print(f"[{number}/{len(runs)}] {run.run_id}", file=sys.stderr, flush=True)
-        rows = read_run(run, run.run_dir(runs_root))
+        rows = read_run(run, RunPaths(run.run_dir(runs_root)))
         out.runs.append(rows["run"])
         out.evals.extend(rows["evals"])
         out.epochs.extend(rows["epochs"])
@@ -132,12 +133,11 @@ def collect(plan: Plan, runs_root: Path | str = "runs", progress: bool = False) 
     return out
 
 
-def _stale(run: Run, run_dir: Path) -> str:
+def _stale(run: Run, paths: RunPaths) -> str:
     """'' when the run's saved config agrees with the plan's (rule: config.diff)."""
-    path = run_dir / "config.json"
-    if not path.is_file():
-        return f"{run.run_id} (no config.json)"
-    differences = config_diff(json.loads(path.read_text()), run.resolved_config().to_dict())
+    if not paths.config.is_file():
+        return f"{run.run_id} (no {paths.config.name})"
+    differences = config_diff(json.loads(paths.config.read_text()), run.resolved_config().to_dict())
     for key, ran, wanted in differences[:1]:
         return f"{run.run_id} ({key}: ran {ran!r}, plan {wanted!r})"
     return ""
@@ -146,14 +146,14 @@ def _stale(run: Run, run_dir: Path) -> str:
 # --------------------------------------------------------------------------- one run
 
 
-def read_run(run: Run, run_dir: Path) -> dict[str, Any]:
+def read_run(run: Run, paths: RunPaths) -> dict[str, Any]:
     """The rows of one finished run: ``run`` (a row) and lists ``evals``, ``epochs``, ``grids``."""
-    log = ev.read_events(run_dir / "events.jsonl")
-    summary = json.loads((run_dir / "summary.json").read_text())
-    config = json.loads((run_dir / "config.json").read_text())
+    log = ev.read_events(paths.events)
+    summary = json.loads(paths.summary.read_text())
+    config = json.loads(paths.config.read_text())
     starts = [e for e in log if e["event"] == ev.RUN_START]
     if not starts:
-        raise CollectError(f"{run_dir / 'events.jsonl'}: no run_start event")
+        raise CollectError(f"{paths.events}: no run_start event")
     keys = {
         "plan": run.plan,
         "experiment": run.experiment,

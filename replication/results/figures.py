@@ -26,7 +26,7 @@ import seaborn as sns
 from replication.io.atomic import atomic_folder, atomic_write_text
 from replication.results.tables import METRIC_NAMES, TIMES, Results
 from replication.schedule import build_schedule, clips_per_process, iterations_per_epoch
-from replication.workflow.plan import BASELINE, Experiment, Plan, expand_runs
+from replication.workflow import BASELINE, Experiment, Plan, expand_runs
 
 PNG_META = {"Software": None}
 PDF_META = {"Creator": None, "Producer": None, "CreationDate": None}

@@ -18,7 +18,7 @@ import markupsafe
 from replication.io.atomic import atomic_write_text
 from replication.results.formats import to_html
 from replication.results.tables import Results, build_tables
-from replication.workflow.plan import Plan, skipped_variants
+from replication.workflow import Plan, skipped_variants
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">

@@ -19,7 +19,7 @@ from replication.results.collect import TABLES
 from replication.results.formats import Table, to_latex, to_markdown, to_table_csv
 from replication.results.stats import Estimate, bootstrap_ci
 from replication.results.tidy import Row, read_rows
-from replication.workflow.plan import BASELINE, Experiment, Plan
+from replication.workflow import BASELINE, Experiment, Plan
 
 NONE = "\u2013"  # en dash: no value
 TIMES = "\u00d7"  # multiplication sign of speedups
