@@ -28,7 +28,6 @@ from replication.cluster.profile import (
     partition_nodes,
 )
 from replication.config import ConfigError, RunConfig, config_diff
-from replication.engine.checkpoint import latest_checkpoint
 from replication.io.run_paths import RunPaths
 from replication.schedule import load_schedule
 
@@ -108,7 +107,7 @@ def run_launch(
         _note(f"{run_dir} holds a finished run; nothing submitted (delete it to train again)")
         print(json.dumps(json.loads(paths.summary.read_text())["metrics"]))
         return 0
-    resume = latest_checkpoint(paths.checkpoints) if paths.checkpoints.is_dir() else None
+    resume = paths.latest_checkpoint()
     if resume is not None:
         _note(f"resuming the unfinished run in {run_dir} from {resume.name}")
     # Without a profile, local and debug runs use every core, as `train` does.

@@ -1,68 +1,65 @@
-"""Checkpoints: atomic writes, ``weights_only`` loads, and the RNG states exact resume needs.
+"""Checkpoints: one typed record, atomic writes, ``weights_only`` loads, exact-resume RNG states.
 
 A checkpoint holds only tensors, containers and plain numbers, so it loads with
-``torch.load(weights_only=True)`` (no arbitrary code runs from a checkpoint file). BatchNorm
-appears in its plain form whatever the phase's BN mode, so any phase can load any checkpoint.
+``torch.load(weights_only=True)`` (no arbitrary code runs from a checkpoint file). The model is
+saved twice: in plain BatchNorm form, which any phase can load, and in the BN form of the phase
+that wrote it, so a mid-phase resume keeps per-split statistics bit for bit. File names and the
+choice of the newest checkpoint belong to :class:`replication.io.run_paths.RunPaths`.
 """
 
 from __future__ import annotations
 
 import random
-import re
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from replication.engine.state import TrainState
 from replication.io.atomic import atomic_path
 
-_NAME = re.compile(r"checkpoint_epoch(\d{5})(?:_iter(\d{7}))?\.pt$")
+
+@dataclass
+class Checkpoint:
+    """Everything resume needs; :meth:`to_file_dict` is the file layout (flat keys, as always)."""
+
+    state: TrainState  # where training continues and what it has counted so far
+    model: dict[str, torch.Tensor]  # plain-BN state dict (normal_state_dict)
+    model_in_mode: dict[str, torch.Tensor]  # the state dict in the phase's BN form
+    bn_mode: list[Any]  # [kind, splits, sync_devices] of that form
+    optimizer: dict[str, Any]
+    rng: dict[str, Any]  # Python, NumPy and torch generator states (rng_state)
+
+    def to_file_dict(self) -> dict[str, Any]:
+        """The dict ``torch.save`` writes: the model parts, then every TrainState field."""
+        parts = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "state"}
+        return {**parts, **asdict(self.state)}
+
+    @classmethod
+    def from_file_dict(cls, saved: dict[str, Any]) -> Checkpoint:
+        """Read the file layout back (checkpoints older than a TrainState field lack it)."""
+        state = {f.name: saved[f.name] for f in fields(TrainState) if f.name in saved}
+        return cls(
+            state=TrainState(**state),
+            model=saved["model"],
+            model_in_mode=saved["model_in_mode"],
+            bn_mode=saved["bn_mode"],
+            optimizer=saved["optimizer"],
+            rng=saved["rng"],
+        )
 
 
-def checkpoint_name(epoch: int, iteration: int | None = None) -> str:
-    """File name of the checkpoint taken after ``epoch`` (or inside it, at ``iteration``).
-
-    >>> checkpoint_name(12), checkpoint_name(3, 250)
-    ('checkpoint_epoch00012.pt', 'checkpoint_epoch00003_iter0000250.pt')
-    """
-    suffix = "" if iteration is None else f"_iter{iteration:07d}"
-    return f"checkpoint_epoch{epoch:05d}{suffix}.pt"
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` atomically: a crash leaves the previous checkpoint intact."""
+def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
+    """Write ``checkpoint`` to ``path`` atomically: a crash leaves the previous one intact."""
     with atomic_path(path, fsync=True) as tmp:
-        torch.save(state, tmp)
+        torch.save(checkpoint.to_file_dict(), tmp)
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
+def load_checkpoint(path: Path) -> Checkpoint:
     """Load a checkpoint on the CPU with ``weights_only=True``."""
-    return torch.load(Path(path), map_location="cpu", weights_only=True)
-
-
-def latest_checkpoint(directory: Path) -> Path | None:
-    """The most advanced checkpoint in ``directory`` (by epoch, then iteration), or None.
-
-    Names say where training continues (as the training loop writes them): ``epoch00003`` is
-    the start of epoch 3, before ``epoch00003_iter0000040`` (a preemption inside epoch 3).
-
-    >>> import tempfile
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> for name in ("checkpoint_epoch00003.pt", "checkpoint_epoch00003_iter0000040.pt",
-    ...              "checkpoint_epoch00002_iter0000090.pt"):
-    ...     _ = (folder / name).write_bytes(b"")
-    >>> latest_checkpoint(folder).name
-    'checkpoint_epoch00003_iter0000040.pt'
-    """
-    best, best_key = None, (-1, -1)
-    for path in Path(directory).glob("checkpoint_epoch*.pt"):
-        match = _NAME.search(path.name)
-        if match:
-            key = (int(match[1]), int(match[2]) if match[2] else 0)
-            if key > best_key:
-                best, best_key = path, key
-    return best
+    return Checkpoint.from_file_dict(torch.load(Path(path), map_location="cpu", weights_only=True))
 
 
 def rng_state() -> dict[str, Any]:
