@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT
 
-from replication.cluster.profile import (
-    Node,
-    SlurmProfile,
-    check_fits_nodes,
-    check_matches_config,
-    load_profile,
-    parse_sinfo,
-)
+from replication.cluster.nodes import Node, check_fits_nodes, parse_sinfo
+from replication.cluster.profile import SlurmProfile, check_matches_config, load_profile
 from replication.config import ConfigError, load_config
 
 

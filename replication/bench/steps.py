@@ -65,6 +65,37 @@ def time_step(net: Network, key: GridKey, optimizer, repeats: int, warmup: int) 
     return sorted(times)[len(times) // 2]
 
 
+def time_grids(
+    net: Network, runs: dict[str, Counter[GridKey]], optimizer, repeats: int, warmup: int
+) -> list[dict]:
+    """A row per grid either run uses: step time, FLOPs and iterations per run, printed too."""
+    keys = sorted(set(runs["multigrid"]) | set(runs["baseline"]), key=lambda k: k[:3])
+    rows = []
+    for key in keys:
+        t, s, batch, bn = key
+        seconds = time_step(net, key, optimizer, repeats, warmup)
+        gflop = 3 * batch * clip_gflops(net, (t, s))  # forward + backward ~ 3x forward
+        rows.append(
+            {
+                "num_frames": t,
+                "crop_size": s,
+                "batch_size": batch,
+                "bn": f"{bn.kind}x{bn.splits}",
+                "step_ms": 1000 * seconds,
+                "gflop_per_step": gflop,
+                "gflops_per_s": gflop / seconds,
+                "iterations": {name: count[key] for name, count in runs.items()},
+            }
+        )
+        print(
+            f"T{t:<3d} S{s:<4d} batch {batch:4d} {rows[-1]['bn']:8s} {1000 * seconds:9.1f} ms"
+            f"  {gflop:8.2f} GFLOP  {gflop / seconds:7.1f} GFLOP/s  iterations "
+            + "  ".join(f"{n} {c[key]}" for n, c in runs.items()),
+            flush=True,
+        )
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; see the module docstring."""
     parser = argparse.ArgumentParser(prog="python -m replication.bench.steps", description=__doc__)
@@ -93,30 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     optimizer = torch.optim.SGD(net.model.parameters(), lr=1e-3, momentum=0.9)
 
     runs = {"multigrid": grid_iterations(cfg, clips), "baseline": grid_iterations(base, clips)}
-    keys = sorted(set(runs["multigrid"]) | set(runs["baseline"]), key=lambda k: k[:3])
-    rows = []
-    for key in keys:
-        t, s, batch, bn = key
-        seconds = time_step(net, key, optimizer, args.repeats, args.warmup)
-        gflop = 3 * batch * clip_gflops(net, (t, s))  # forward + backward ~ 3x forward
-        rows.append(
-            {
-                "num_frames": t,
-                "crop_size": s,
-                "batch_size": batch,
-                "bn": f"{bn.kind}x{bn.splits}",
-                "step_ms": 1000 * seconds,
-                "gflop_per_step": gflop,
-                "gflops_per_s": gflop / seconds,
-                "iterations": {name: count[key] for name, count in runs.items()},
-            }
-        )
-        print(
-            f"T{t:<3d} S{s:<4d} batch {batch:4d} {rows[-1]['bn']:8s} {1000 * seconds:9.1f} ms"
-            f"  {gflop:8.2f} GFLOP  {gflop / seconds:7.1f} GFLOP/s  iterations "
-            + "  ".join(f"{n} {c[key]}" for n, c in runs.items()),
-            flush=True,
-        )
+    rows = time_grids(net, runs, optimizer, args.repeats, args.warmup)
     time_of = {
         name: sum(r["step_ms"] * r["iterations"][name] for r in rows) / 1000 for name in runs
     }

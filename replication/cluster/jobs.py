@@ -32,9 +32,7 @@ from typing import Any, Literal
 
 import submitit
 
-from replication.cluster.profile import (
-    SlurmProfile,
-)
+from replication.cluster.profile import SlurmProfile
 from replication.config import RunConfig
 from replication.io.run_paths import RunPaths
 

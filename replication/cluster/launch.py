@@ -20,13 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from replication.cluster.jobs import Cluster, Job, error_line, log_paths, submit, wait_for
-from replication.cluster.profile import (
-    SlurmProfile,
-    check_fits_nodes,
-    check_matches_config,
-    load_profile,
-    partition_nodes,
-)
+from replication.cluster.nodes import check_fits_nodes, partition_nodes
+from replication.cluster.profile import SlurmProfile, check_matches_config, load_profile
 from replication.config import ConfigError, RunConfig, config_diff
 from replication.io.run_paths import RunPaths
 from replication.schedule import load_schedule

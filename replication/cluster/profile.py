@@ -5,15 +5,14 @@ the time limit and how long before it SLURM warns the job (so it can checkpoint 
 validated like an experiment config (strict types, unknown keys rejected with a suggestion) and
 checked against the experiment it will run: one training process per task, so the config's
 ``train.num_gpus`` must equal ``nodes x tasks_per_node``; and against the cluster's nodes as
-``sinfo`` lists them, so a job no node could run fails at once instead of pending for ever.
+``sinfo`` lists them (:mod:`replication.cluster.nodes`), so a job no node could run fails at
+once instead of pending for ever.
 Every problem is a :class:`~replication.errors.ConfigError` naming the profile file and key.
 """
 
 from __future__ import annotations
 
 import difflib
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -137,103 +136,5 @@ def check_matches_config(profile: SlurmProfile, cfg: RunConfig, source: str) -> 
             f"{profile.nodes} node(s) x {profile.tasks_per_node} task(s) = {profile.num_tasks} "
             f"training processes, but the config says train.num_gpus={cfg.train.num_gpus}; "
             "make them equal (e.g. --set train.num_gpus=...)",
-            source,
-        )
-
-
-# --------------------------------------------------------------------------- the cluster's nodes
-
-
-@dataclass(frozen=True)
-class Node:
-    """One node of a partition, as ``sinfo`` reports it."""
-
-    name: str
-    cpus: int
-    mem_mb: int
-    gpus: int
-
-
-def _gpu_count(gres: str) -> int:
-    """GPUs in a GRES string such as ``gpu:8``, ``gpu:a100:4(S:0-1)`` or ``(null)``.
-
-    >>> _gpu_count("gpu:a100:4(S:0-1),tmpdisk:100"), _gpu_count("(null)")
-    (4, 0)
-    """
-    total = 0
-    for item in gres.split(","):
-        fields = item.split("(")[0].split(":")
-        if fields[0] == "gpu" and fields[-1].isdigit():
-            total += int(fields[-1])
-    return total
-
-
-def parse_sinfo(text: str, partition: str) -> list[Node]:
-    """Nodes of ``partition`` ('' = the default one) from ``sinfo -h -N -o '%N|%c|%m|%G|%P'``."""
-    nodes = []
-    for line in text.splitlines():
-        name, cpus, mem, gres, part = line.strip().split("|")
-        is_default = part.endswith("*")
-        if part.rstrip("*") == partition or (not partition and is_default):
-            nodes.append(Node(name, int(cpus), int(mem.rstrip("+")), _gpu_count(gres)))
-    return nodes
-
-
-def partition_nodes(partition: str) -> list[Node] | None:
-    """Ask ``sinfo`` for the nodes of ``partition``; None when sinfo cannot answer."""
-    try:
-        proc = subprocess.run(
-            ["sinfo", "-h", "-N", "-o", "%N|%c|%m|%G|%P"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return parse_sinfo(proc.stdout, partition) if proc.returncode == 0 else None
-
-
-def check_fits_nodes(profile: SlurmProfile, nodes: list[Node], source: str) -> None:
-    """Refuse a job that no node of its partition could ever run (it would pend forever).
-
-    Raises:
-        ConfigError: naming ``source`` and the resource that does not fit.
-    """
-    where = f"partition {profile.partition!r}" if profile.partition else "the default partition"
-    if not nodes:
-        raise ConfigError("partition", f"{where} has no nodes (or does not exist)", source)
-    cpus = profile.tasks_per_node * profile.cpus_per_task
-    most = max(n.cpus for n in nodes)
-    if cpus > most:
-        raise ConfigError(
-            "cpus_per_task",
-            f"{profile.tasks_per_node} task(s) x {profile.cpus_per_task} CPUs = {cpus} CPUs per "
-            f"node, but the largest node of {where} has {most}",
-            source,
-        )
-    mem_mb = round(profile.mem_gb * 1024)
-    if mem_mb > max(n.mem_mb for n in nodes):
-        raise ConfigError(
-            "mem_gb",
-            f"{profile.mem_gb} GB per node, but the largest node of {where} has "
-            f"{max(n.mem_mb for n in nodes) / 1024:.1f} GB",
-            source,
-        )
-    if profile.gpus_per_node > max(n.gpus for n in nodes):
-        raise ConfigError(
-            "gpus_per_node",
-            f"{profile.gpus_per_node} GPUs, but nodes of {where} have at most "
-            f"{max(n.gpus for n in nodes)}",
-            source,
-        )
-    fitting = [
-        n
-        for n in nodes
-        if n.cpus >= cpus and n.mem_mb >= mem_mb and n.gpus >= profile.gpus_per_node
-    ]
-    if len(fitting) < profile.nodes:
-        raise ConfigError(
-            "nodes",
-            f"{profile.nodes} nodes, but only {len(fitting)} node(s) of {where} fit one task set",
             source,
         )
