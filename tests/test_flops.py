@@ -7,11 +7,11 @@ from torch import nn
 
 from replication.model import (
     BackboneSpec,
-    build_model,
     flops_table,
     gflops_per_clip,
     model_input_example,
 )
+from replication.model.builders import build_model
 
 
 @pytest.fixture(autouse=True)

@@ -9,11 +9,11 @@ from replication.config import ConfigError
 from replication.model import (
     BackboneSpec,
     StemConv3d,
-    build_model,
     model_input_example,
     pack_pathways,
     slowfast_alpha,
 )
+from replication.model.builders import build_model
 
 ARCHS = list(TINY)
 

@@ -17,11 +17,11 @@ from torch import nn
 from replication.config import RunConfig
 from replication.model import (
     BackboneSpec,
-    build_model,
     gflops_per_clip,
     model_input_example,
     slowfast_alpha,
 )
+from replication.model.builders import build_model
 from replication.schedule import BNMode
 
 
