@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -11,7 +12,7 @@ from results_fixtures import PLAN_FILE, ROOT, RUNS
 
 from replication.results import plots
 from replication.results.collect import collect
-from replication.results.figures import build_figures
+from replication.results.figures import ablation_figure, build_figures
 from replication.results.frames import COLUMNS, plan_frames
 from replication.results.query import Results
 from replication.results.report import write_report
@@ -178,3 +179,13 @@ def test_palette_for_gives_one_colour_per_label_in_order():
     palette = plots.palette_for(["b", "a", "b", "c"])
     assert list(palette) == ["b", "a", "c"]
     assert len(set(palette.values())) == 3
+
+
+def test_no_ablations_no_ablation_figure(tiny):
+    assert ablation_figure(replace(tiny, ablations=tiny.ablations.iloc[:0]), PALETTE) is None
+
+
+def test_build_figures_leaves_the_callers_settings_alone(fixture_results, tmp_path):
+    rc = dict(mpl.rcParams)
+    build_figures(read_plan(PLAN_FILE), fixture_results, tmp_path / "figures")
+    assert dict(mpl.rcParams) == rc
