@@ -1,12 +1,20 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import pandas as pd
 import pytest
+from matplotlib.axes import Axes
 from results_fixtures import PLAN_FILE, ROOT, RUNS
 
+from replication.results import plots
 from replication.results.collect import collect
-from replication.results.figures import build_figures
+from replication.results.figures import ablation_figure, build_figures
+from replication.results.frames import COLUMNS, plan_frames
+from replication.results.query import Results
 from replication.results.report import write_report
 from replication.workflow import read_plan
 
@@ -43,3 +51,141 @@ def test_figures_and_report(tmp_path):
     html = (tmp_path / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(made)
     assert "<figcaption>" in html and 'id="tiny_main"' in html and "\\toprule" not in html
+
+
+# --------------------------------------------------------------------------- frames and plots
+
+
+@pytest.fixture(scope="module")
+def fixture_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    collect(read_plan(PLAN_FILE), RUNS).write(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny(fixture_results):
+    (frames,) = plan_frames(read_plan(PLAN_FILE), fixture_results)
+    return frames
+
+
+def test_frames_have_the_documented_columns(tiny):
+    for name, columns in COLUMNS.items():
+        assert tuple(getattr(tiny, name).columns) == columns, name
+    assert tiny.metric == "top1" and tiny.unit.name == "seconds"
+    assert list(tiny.variants["variant"]) == ["baseline", "long_short", "bn_base_4", "baseline_e2"]
+    assert tiny.labels("main") == ["baseline", "long + short cycle"]
+    assert list(tiny.runs["seed"]) == [0, 1, 0, 1, 0, 0]
+
+
+def test_frames_hold_the_tables_numbers(tiny, fixture_results):
+    res = Results(read_plan(PLAN_FILE), fixture_results)
+    est = tiny.estimates.set_index("variant")
+    for variant in ("baseline", "long_short", "bn_base_4", "baseline_e2"):
+        ours = res.estimate("tiny", variant, "top1")
+        row = est.loc[variant]
+        assert (row["mean"], row["low"], row["high"]) == (ours.mean, ours.low, ours.high)
+        assert row["n"] == ours.n and row["speedup"] == res.speedups("tiny", variant)[0]
+    assert list(est.index[est["sweep"]]) == ["baseline", "baseline_e2"]
+    assert list(tiny.ablations["name"]) == ["long + short cycle (default)", "BN base size 4"]
+    assert set(tiny.throughput["label"]) == set(tiny.schedule["label"]) == set(tiny.labels("main"))
+    assert set(tiny.val_curves["label"]) == set(tiny.labels("main", "budget"))
+    assert tiny.loss_curves["value"].notna().all()
+    assert tiny.throughput["batch_size"].is_monotonic_decreasing
+
+
+PALETTE = {"a": "tab:blue", "b": "tab:orange", "c": "tab:green"}
+ESTIMATES = pd.DataFrame(
+    {
+        "variant": ["base", "mg", "base_e1"],
+        "label": ["a", "b", "c"],
+        "group": ["main", "main", "budget"],
+        "seeds": [2, 2, 1],
+        "n": [2, 2, 1],
+        "time": [10.0, 4.0, 5.0],
+        "mean": [70.0, 69.0, 60.0],
+        "low": [68.0, 66.0, 60.0],
+        "high": [72.0, 71.0, 60.0],
+        "speedup": [1.0, 2.5, 2.0],
+        "sweep": [True, False, True],
+    }
+)
+RUNS_FRAME = pd.DataFrame(
+    {
+        "variant": ["base", "base", "mg", "mg", "base_e1"],
+        "group": ["main", "main", "main", "main", "budget"],
+        "time": [9.5, 10.5, 3.9, 4.1, 5.0],
+        "value": [68.0, 72.0, 66.0, 71.0, 60.0],
+    }
+)
+CURVES = pd.DataFrame(
+    {"label": ["a", "a", "b", "b"], "time": [1.0, 2.0, 1.0, 1.5], "value": [2.0, 1.0, 2.5, 1.2]}
+)
+SCHEDULE = pd.DataFrame(
+    {
+        "grid": ["full size", "short-cycle grid 0", "full size", "short-cycle grid 0"],
+        "iteration": [0, 0, 10, 10],
+        "batch": [16, 64, 16, 64],
+        "size": [1.0, 0.25, 1.0, 0.25],
+    }
+)
+ABLATIONS = ESTIMATES.iloc[:2].assign(name=["a (default)", "b"])
+THROUGHPUT = pd.DataFrame(
+    {
+        "label": ["a", "b", "b"],
+        "grid": ["8x56, 16", "8x56, 16", "4x28, 128"],
+        "clips_per_s": [190.0, 185.0, 1200.0],
+        "wait": [3.0, 2.9, 2.5],
+    }
+)
+PLOTS = {
+    "accuracy_vs_time": lambda ax: plots.plot_accuracy_vs_time(
+        ESTIMATES, RUNS_FRAME, palette=PALETTE, ax=ax, legend=True
+    ),
+    "accuracy_without_seeds": lambda ax: plots.plot_accuracy_vs_time(
+        ESTIMATES, palette=PALETTE, ax=ax
+    ),
+    "curves": lambda ax: plots.plot_curves(CURVES, palette=PALETTE, ax=ax),
+    "schedule": lambda ax: plots.plot_schedule(
+        SCHEDULE, "batch", palette=plots.palette_for(SCHEDULE["grid"]), ax=ax
+    ),
+    "ablations": lambda ax: plots.plot_ablations(ABLATIONS, palette=PALETTE, ax=ax),
+    "speedups": lambda ax: plots.plot_ablations(
+        ABLATIONS, "speedup", palette=PALETTE, ax=ax, interval=False, reference=1.0
+    ),
+    "throughput": lambda ax: plots.plot_throughput(
+        THROUGHPUT, "clips_per_s", palette=PALETTE, ax=ax, hue_order=["a", "b"]
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLOTS))
+@pytest.mark.parametrize("given", [False, True], ids=["ax=None", "ax given"])
+def test_plot_functions_draw_on_axes_and_leave_settings_alone(name, given):
+    plt.close("all")
+    rc = dict(mpl.rcParams)
+    given_ax = plt.subplots()[1] if given else None
+    try:
+        ax = PLOTS[name](given_ax)
+        assert isinstance(ax, Axes)
+        assert ax is given_ax if given else len(plt.get_fignums()) == 1
+        assert ax.has_data()
+        assert dict(mpl.rcParams) == rc  # no theme, no rcParams
+    finally:
+        plt.close("all")
+
+
+def test_palette_for_gives_one_colour_per_label_in_order():
+    palette = plots.palette_for(["b", "a", "b", "c"])
+    assert list(palette) == ["b", "a", "c"]
+    assert len(set(palette.values())) == 3
+
+
+def test_no_ablations_no_ablation_figure(tiny):
+    assert ablation_figure(replace(tiny, ablations=tiny.ablations.iloc[:0]), PALETTE) is None
+
+
+def test_build_figures_leaves_the_callers_settings_alone(fixture_results, tmp_path):
+    rc = dict(mpl.rcParams)
+    build_figures(read_plan(PLAN_FILE), fixture_results, tmp_path / "figures")
+    assert dict(mpl.rcParams) == rc

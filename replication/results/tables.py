@@ -4,7 +4,9 @@ Every number comes from our runs (``results/<plan>/*.csv``) except the claims ta
 values, which come from :mod:`replication.results.claims` with their sources. Accuracies are the
 mean over seeds with a seeded 95 % bootstrap CI; speedups are ratios of seed means against the
 experiment's baseline: *measured* compares training-loop wall-clock, *theoretical* compares the
-training FLOPs the runs counted (fvcore, forward + backward = 3x forward).
+training FLOPs the runs counted (fvcore, forward + backward = 3x forward). The rows are read
+and queried by :class:`replication.results.query.Results` (importable from here too), the same
+layer the figures' frames use.
 """
 
 from __future__ import annotations
@@ -15,67 +17,14 @@ from pathlib import Path
 
 from replication.io.atomic import atomic_folder, atomic_write_text
 from replication.results.claims import CLAIMS, Claim
-from replication.results.collect import TABLES
 from replication.results.formats import Table, to_latex, to_markdown, to_table_csv
-from replication.results.stats import Estimate, bootstrap_ci
-from replication.results.tidy import Row, read_rows
-from replication.workflow import BASELINE, Experiment, Plan
+from replication.results.query import Results
+from replication.results.stats import Estimate
+from replication.results.tidy import Row
+from replication.results.units import METRIC_NAMES, TIMES, time_unit
+from replication.workflow import BASELINE, Experiment
 
 NONE = "\u2013"  # en dash: no value
-TIMES = "\u00d7"  # multiplication sign of speedups
-METRIC_NAMES = {"top1": "Top-1 (%)", "top5": "Top-5 (%)", "mAP": "mAP (%)"}
-
-
-class Results:
-    """The collected rows of one plan, grouped for the table builders."""
-
-    def __init__(self, plan: Plan, results_dir: Path | str) -> None:
-        self.plan = plan
-        data = {name: read_rows(Path(results_dir) / f"{name}.csv", t) for name, t in TABLES.items()}
-        self.runs, self.evals = data["runs"], data["evals"]
-        self.epochs, self.grids = data["epochs"], data["grids"]
-
-    def runs_of(self, experiment: str, variant: str) -> list[Row]:
-        """Rows (one per seed) of one variant."""
-        return [r for r in self.runs if r["experiment"] == experiment and r["variant"] == variant]
-
-    def variants(self, experiment: str, groups: Sequence[str]) -> list[tuple[str, str]]:
-        """``(variant, label)`` of an experiment in plan order, restricted to ``groups``."""
-        seen: dict[str, str] = {}
-        for r in self.runs:
-            if r["experiment"] == experiment and r["group"] in groups:
-                seen.setdefault(r["variant"], r["label"])
-        return list(seen.items())
-
-    def metrics(self, experiment: str) -> list[str]:
-        """Metrics the experiment's runs report: ['mAP'] or ['top1', 'top5']."""
-        rows = [r for r in self.runs if r["experiment"] == experiment]
-        return ["mAP"] if any(r["mAP"] is not None for r in rows) else ["top1", "top5"]
-
-    def estimate(self, experiment: str, variant: str, column: str) -> Estimate | None:
-        """Mean and bootstrap CI of ``column`` over the variant's seeds."""
-        values = [r[column] for r in self.runs_of(experiment, variant) if r[column] is not None]
-        if not values:
-            return None
-        return bootstrap_ci(
-            values, resamples=self.plan.bootstrap_resamples, seed=self.plan.bootstrap_seed
-        )
-
-    def mean(self, experiment: str, variant: str, column: str) -> float | None:
-        """Seed mean of a column (None when no run has it)."""
-        values = [r[column] for r in self.runs_of(experiment, variant) if r[column] is not None]
-        return sum(values) / len(values) if values else None
-
-    def speedups(self, experiment: str, variant: str) -> tuple[float | None, float | None]:
-        """(measured, theoretical) speedup of a variant over the experiment's baseline."""
-        out = []
-        for column in ("train_s", "train_gflops"):
-            base, this = (
-                self.mean(experiment, BASELINE, column),
-                self.mean(experiment, variant, column),
-            )
-            out.append(base / this if base and this else None)
-        return out[0], out[1]
 
 
 # --------------------------------------------------------------------------- formatting
@@ -99,11 +48,6 @@ def _flop_unit(values: Sequence[float]) -> tuple[str, float]:
     return "GFLOP", 1.0
 
 
-def _time_unit(seconds: Sequence[float]) -> tuple[str, float]:
-    top = max(seconds, default=0.0)
-    return ("h", 3600.0) if top >= 7200 else ("min", 60.0) if top >= 120 else ("s", 1.0)
-
-
 def _hardware(rows: Sequence[Row]) -> str:
     return " / ".join(sorted({r["device"] for r in rows}))
 
@@ -121,7 +65,7 @@ def main_table(res: Results, exp: Experiment) -> Table:
     rows_of = {v: res.runs_of(exp.id, v) for v, _ in variants}
     every = [r for rows in rows_of.values() for r in rows]
     flop_name, flop_scale = _flop_unit([r["train_gflops"] for r in every])
-    time_name, time_scale = _time_unit([r["train_s"] for r in every])
+    unit = time_unit([r["train_s"] for r in every])
     kind = "/".join(sorted({r["device_kind"] for r in every}))
     metrics = res.metrics(exp.id)
     columns = (
@@ -130,7 +74,7 @@ def main_table(res: Results, exp: Experiment) -> Table:
         "Epochs",
         "Iterations",
         f"Train {flop_name}",
-        f"Train time ({time_name})",
+        f"Train time ({unit.symbol})",
         f"{kind}-hours",
         "Speedup measured",
         "Speedup theoretical",
@@ -146,7 +90,7 @@ def main_table(res: Results, exp: Experiment) -> Table:
                 _num(res.mean(exp.id, variant, "epochs"), 0),
                 _num(res.mean(exp.id, variant, "iterations"), 0),
                 _num((res.mean(exp.id, variant, "train_gflops") or 0) / flop_scale, 2),
-                _num((res.mean(exp.id, variant, "train_s") or 0) / time_scale, 1),
+                _num((res.mean(exp.id, variant, "train_s") or 0) / unit.seconds, 1),
                 _sig(res.mean(exp.id, variant, "device_hours")),
                 _num(measured, 2, TIMES),
                 _num(theory, 2, TIMES),
@@ -182,7 +126,7 @@ def ablation_table(res: Results, exp: Experiment) -> Table | None:
     metric = res.metrics(exp.id)[0]
     base = res.mean(exp.id, "long_short", metric)
     every = [r for v, _ in reference + ablations for r in res.runs_of(exp.id, v)]
-    time_name, time_scale = _time_unit([r["train_s"] for r in every])
+    unit = time_unit([r["train_s"] for r in every])
     rows = []
     for variant, label in reference + ablations:
         measured, theory = res.speedups(exp.id, variant)
@@ -194,7 +138,7 @@ def ablation_table(res: Results, exp: Experiment) -> Table | None:
                 _seeds(res.runs_of(exp.id, variant)),
                 _num(res.mean(exp.id, variant, "epochs"), 0),
                 _num(res.mean(exp.id, variant, "iterations"), 0),
-                _num((res.mean(exp.id, variant, "train_s") or 0) / time_scale, 1),
+                _num((res.mean(exp.id, variant, "train_s") or 0) / unit.seconds, 1),
                 _num(measured, 2, TIMES),
                 _num(theory, 2, TIMES),
                 _estimate(res.estimate(exp.id, variant, metric)),
@@ -215,7 +159,7 @@ def ablation_table(res: Results, exp: Experiment) -> Table | None:
             "Seeds",
             "Epochs",
             "Iterations",
-            f"Train time ({time_name})",
+            f"Train time ({unit.symbol})",
             "Speedup measured",
             "Speedup theoretical",
             name,
