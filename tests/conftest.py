@@ -1,30 +1,33 @@
+"""Fixtures the test modules share; session-scoped where the data is expensive to make.
+
+Constants and helpers (paths, tiny backbones, the SLURM probe) are in ``shared.py``, video
+writers in ``videos.py``; no test module imports another.
+"""
+
 from __future__ import annotations
 
+import csv
+import functools
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
+from shared import (
+    CLASSES,
+    RUNS,
+    TEST_MULTIGRID,
+    TRAIN_PER_CLASS,
+    VAL_PER_CLASS,
+)
 
-from replication.model import BackboneSpec
-
-ROOT = Path(__file__).resolve().parents[1]
-K400_MG = ROOT / "config/kinetics/slowfast_8x8_r50_multigrid.yaml"
-K400_BASE = ROOT / "config/kinetics/slowfast_8x8_r50.yaml"
-SSV2_MG = ROOT / "config/ssv2/slowfast_16x8_r50_multigrid.yaml"
-CHARADES_MG = ROOT / "config/charades/slowfast_16x8_r50_multigrid.yaml"
-
-# The smallest depth each backbone family supports, at 1/8 of the standard width.
-TINY = {
-    "slow": BackboneSpec(arch="slow", depth=18, width=8, num_classes=5),
-    "i3d": BackboneSpec(arch="i3d", depth=18, width=8, num_classes=5),
-    "slowfast": BackboneSpec(arch="slowfast", depth=18, width=8, num_classes=5),
-    "x3d": BackboneSpec(arch="x3d", depth=11, width=8, num_classes=5),
-    "r2plus1d": BackboneSpec(arch="r2plus1d", depth=50, width=8, num_classes=5),
-    "csn": BackboneSpec(arch="csn", depth=50, width=8, num_classes=5),
-}
+from replication.config import RunConfig, load_config
+from replication.data.video_io import write_video
 
 
 @pytest.fixture
-def write_yaml(tmp_path: Path):
+def write_yaml(tmp_path: Path) -> Callable[..., Path]:
     """Write a YAML text to a fresh file and return its path."""
 
     def write(text: str, name: str = "exp.yaml") -> Path:
@@ -33,3 +36,95 @@ def write_yaml(tmp_path: Path):
         return path
 
     return write
+
+
+def _easy_clip(label: int, rng: np.random.Generator) -> np.ndarray:
+    """A clip whose class is its colour: learnable in a few steps, so a falling loss is a fair
+    test that gradients flow on every grid (the synthetic data set is for real experiments)."""
+    colour = np.array([[200, 40, 40], [40, 200, 40], [40, 40, 200], [200, 200, 40]])[label]
+    noise = rng.normal(0, 25, size=(16, 32, 32, 3))
+    return np.clip(colour + noise, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def tiny_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """72 training and 12 validation videos (16 frames, 32 px), four colour classes, once."""
+    root = tmp_path_factory.mktemp("tiny_videos")
+    for split, n in (("train", TRAIN_PER_CLASS), ("val", VAL_PER_CLASS)):
+        rows = []
+        for c in range(CLASSES):
+            for k in range(n):
+                rng = np.random.default_rng([c, k, split == "train"])
+                path = root / split / f"{c}_{k}.mp4"
+                write_video(path, _easy_clip(c, rng), fps=8)
+                rows.append((str(path), c))
+        with open(root / f"{split}.csv", "w", newline="") as f:
+            csv.writer(f).writerows([("path", "label"), *rows])
+    return root
+
+
+TINY_TRAINING = (
+    "data.cache=on",
+    "data.num_workers=0",
+    "data.num_frames=4",
+    "data.sampling_rate=2",
+    "data.train_crop_size=32",
+    "data.test_crop_size=32",
+    "data.train_jitter_scales=[32,36]",
+    "model.arch=slow",
+    "model.depth=18",
+    "model.width=8",
+    "model.dropout=0.0",
+    "train.batch_size=2",
+    "train.log_period=1",
+    "train.precise_bn_batches=2",
+    "train.deterministic=true",
+    "solver.base_lr=0.01",
+    "solver.warmup_epochs=0",
+    "solver.steps=[0,2]",
+    "solver.lrs=[1,0.1]",
+    "solver.max_epoch=3",
+    "multigrid.long_cycle=true",
+    "multigrid.short_cycle=true",
+    "multigrid.bn_base_size=2",
+    "test.num_ensemble_views=2",
+    "test.num_spatial_crops=1",
+    "test.batch_size=6",
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_config_in(tiny_videos: Path) -> Callable[..., RunConfig]:
+    """``tiny_config_in(folder, *overrides)``: a seconds-long long + short training config.
+
+    The frozen smoke multigrid config on the tiny videos, a Slow R18 of width 8, 3 epochs; the
+    frame cache goes to ``folder / "cache"``.
+    """
+
+    def make(folder: Path, *extra: str) -> RunConfig:
+        overrides = [
+            f"data.train_annotations={tiny_videos / 'train.csv'}",
+            f"data.val_annotations={tiny_videos / 'val.csv'}",
+            f"data.cache_dir={folder / 'cache'}",
+            *TINY_TRAINING,
+            *extra,
+        ]
+        return load_config(TEST_MULTIGRID, overrides)
+
+    return make
+
+
+@pytest.fixture
+def tiny_config(
+    tiny_config_in: Callable[..., RunConfig], tmp_path: Path
+) -> Callable[..., RunConfig]:
+    """``tiny_config(*overrides)``: :func:`tiny_config_in` with the cache in this test's folder."""
+    return functools.partial(tiny_config_in, tmp_path)
+
+
+@pytest.fixture
+def fixture_runs_copy(tmp_path: Path) -> Path:
+    """A writable copy of the fixture plan's committed runs (for tests that damage logs)."""
+    target = tmp_path / "runs"
+    shutil.copytree(RUNS, target)
+    return target

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import CHARADES_MG, K400_BASE, K400_MG, ROOT, SSV2_MG
+from shared import CHARADES_MG, K400_BASE, K400_MG, ROOT, SSV2_MG
 
 from replication.cli import main
 from replication.config import ConfigError, RunConfig, load_config

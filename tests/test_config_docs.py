@@ -6,7 +6,7 @@ import json
 
 import jsonschema
 import pytest
-from conftest import CHARADES_MG, K400_BASE, K400_MG, ROOT, SSV2_MG
+from shared import CHARADES_MG, K400_BASE, K400_MG, ROOT, SSV2_MG
 
 from replication.config import RunConfig, read_yaml
 from replication.config.docs import config_reference, config_schema

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
-from video_fixtures import BAD_KINDS, DECODE_ONLY, PROBE_CATCHES, make_dataset
+from shared import ROOT
+from videos import BAD_KINDS, DECODE_ONLY, PROBE_CATCHES, make_dataset
 
 from replication.data.check import BadVideo, check_video, find_bad_videos, main, write_report
 

@@ -6,8 +6,8 @@ import csv
 
 import pytest
 import torch
-from conftest import ROOT
-from video_fixtures import make_dataset
+from shared import TEST_MULTIGRID
+from videos import make_dataset
 
 from replication.config import load_config
 from replication.data.build import build_dataset
@@ -36,7 +36,7 @@ def cfg_for(csv_path, tmp_path, cache):
         "data.num_frames=4",
         "data.test_crop_size=32",
     ]
-    return load_config(ROOT / "config/smoke/multigrid.yaml", overrides)
+    return load_config(TEST_MULTIGRID, overrides)
 
 
 @pytest.mark.parametrize(("cache", "workers"), [("off", 0), ("on", 0), ("on", 1)])

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import K400_MG
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from shared import K400_MG
 
 from replication.config import load_config
 from replication.data.loader import train_batch_sizes, train_grids

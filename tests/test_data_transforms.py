@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from conftest import K400_MG
+from shared import K400_MG
 
 from replication.config import load_config
 from replication.data.loader import train_grids

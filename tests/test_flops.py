@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import TINY
+from shared import TINY
 from torch import nn
 
 from replication.model import (

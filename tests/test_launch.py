@@ -1,7 +1,7 @@
 """The launcher without a SLURM cluster: debug (in process) and local (subprocess) executors, and
 every refusal that must happen before anything is submitted.
 
-The runs are test_train.py's tiny CPU trainings on its generated colour videos (seconds each).
+The runs are the conftest's tiny CPU trainings on its generated colour videos (seconds each).
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import ROOT
-from test_train import tiny_config
-from test_train import tiny_data as tiny_data  # the module-scoped video fixture
+from shared import ROOT, TEST_MULTIGRID
 
 from replication.cli import main
 from replication.config import RunConfig
@@ -38,8 +36,8 @@ def losses(run_dir) -> list[float]:
     return [e["loss"] for e in ev.read_events(run_dir / "events.jsonl") if e["event"] == ev.TRAIN]
 
 
-def test_debug_launch_trains_once_then_reports_the_stored_run(tiny_data, tmp_path, capsys):
-    cfg = config_file(tiny_config(tiny_data, tmp_path), tmp_path / "exp.yaml")
+def test_debug_launch_trains_once_then_reports_the_stored_run(tiny_config, tmp_path, capsys):
+    cfg = config_file(tiny_config(), tmp_path / "exp.yaml")
     run = tmp_path / "run"
     # One core, as every test training: two torch threads on two busy cores crawl.
     one_core = ["--slurm", profile_file(tmp_path, "cpus_per_task: 1\n")]
@@ -58,10 +56,10 @@ def test_debug_launch_trains_once_then_reports_the_stored_run(tiny_data, tmp_pat
     assert sorted(p.name for p in (run / "submitit").iterdir()) == jobs  # no second job
 
 
-def test_local_executor_trains_like_the_debug_one(tiny_data, tmp_path):
+def test_local_executor_trains_like_the_debug_one(tiny_config, tmp_path):
     """The command Snakemake runs, in a subprocess; a local job with one core per task trains
     exactly as an in-process one with one core does (same losses, same metrics)."""
-    cfg = config_file(tiny_config(tiny_data, tmp_path), tmp_path / "exp.yaml")
+    cfg = config_file(tiny_config(), tmp_path / "exp.yaml")
     profile = profile_file(tmp_path, "cpus_per_task: 1\ntimeout_min: 10\nsignal_delay_s: 30\n")
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     command = [sys.executable, "-m", "replication", "launch", cfg, "--slurm", profile]
@@ -82,9 +80,9 @@ def test_local_executor_trains_like_the_debug_one(tiny_data, tmp_path):
     assert losses(tmp_path / "local") == losses(tmp_path / "debug")
 
 
-def test_failing_job_exits_1_with_one_line_and_the_log(tiny_data, tmp_path, capsys):
+def test_failing_job_exits_1_with_one_line_and_the_log(tiny_config, tmp_path, capsys):
     missing = tmp_path / "missing.csv"
-    cfg = tiny_config(tiny_data, tmp_path, f"data.train_annotations={missing}")
+    cfg = tiny_config(f"data.train_annotations={missing}")
     code = main(["launch", config_file(cfg, tmp_path / "exp.yaml"), "--run-dir",
                  str(tmp_path / "run"), "--cluster", "debug"])  # fmt: skip
     assert code == 1
@@ -112,7 +110,7 @@ def test_failing_job_exits_1_with_one_line_and_the_log(tiny_data, tmp_path, caps
 def test_bad_profile_fails_before_submission(tmp_path, capsys, profile, cluster, message):
     path = profile_file(tmp_path, profile)
     run = tmp_path / "run"
-    code = main(["launch", str(ROOT / "config/smoke/multigrid.yaml"), "--run-dir", str(run),
+    code = main(["launch", str(TEST_MULTIGRID), "--run-dir", str(run),
                  "--cluster", cluster, "--slurm", path])  # fmt: skip
     assert code == 2
     out, err = capsys.readouterr()
@@ -123,7 +121,7 @@ def test_bad_profile_fails_before_submission(tmp_path, capsys, profile, cluster,
 
 def test_debug_cluster_refuses_several_tasks(tmp_path, capsys):
     path = profile_file(tmp_path, "tasks_per_node: 2\n")
-    code = main(["launch", str(ROOT / "config/smoke/multigrid.yaml"), "--run-dir",
+    code = main(["launch", str(TEST_MULTIGRID), "--run-dir",
                  str(tmp_path / "run"), "--cluster", "debug", "--slurm", path,
                  "--set", "train.num_gpus=2"])  # fmt: skip
     assert code == 2
@@ -133,7 +131,7 @@ def test_debug_cluster_refuses_several_tasks(tmp_path, capsys):
 
 
 def test_run_folder_of_another_config_is_refused(tmp_path, capsys):
-    config = str(ROOT / "config/smoke/multigrid.yaml")
+    config = str(TEST_MULTIGRID)
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps(RunConfig().to_dict()))
@@ -145,7 +143,7 @@ def test_run_folder_of_another_config_is_refused(tmp_path, capsys):
 
 
 def test_bad_config_key_fails_like_every_command(tmp_path, capsys):
-    config = str(ROOT / "config/smoke/multigrid.yaml")
+    config = str(TEST_MULTIGRID)
     code = main(["launch", config, "--run-dir", str(tmp_path / "r"), "--cluster", "debug",
                  "--set", "train.num_gpu=2"])  # fmt: skip
     assert code == 2

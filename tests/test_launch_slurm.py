@@ -1,6 +1,6 @@
 """The launcher on the real local SLURM cluster (slurm/local-cluster.sh start).
 
-Skipped, like test_slurm_cluster.py (whose check this module reuses), when no cluster answers;
+Skipped, like test_slurm_cluster.py (both use shared.py's probe), when no cluster answers;
 failed instead with REPLICATION_REQUIRE_SLURM=1. Every job is a tiny CPU training with one core
 per task; the reference and the preempted run share the 2-core node, then the DDP job takes it.
 Jobs still queued when a test ends are cancelled.
@@ -17,16 +17,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
-from test_slurm_cluster import _require_cluster  # skips this module when no cluster answers
-from test_train import tiny_config
-from test_train import tiny_data as tiny_data  # the module-scoped video fixture
+from shared import ROOT, TEST_MULTIGRID, require_cluster, skip_module_without_cluster
 
 from replication.cluster.jobs import submit, wait_for
 from replication.cluster.profile import SlurmProfile, load_profile
 from replication.io import events as ev
 from replication.schedule import build_schedule
 
+skip_module_without_cluster()
 pytestmark = pytest.mark.slurm
 JOB_TIMEOUT_S = 300  # generous: a requeued job waits ~15 s, and the node may be shared
 ONE_CORE = "cpus_per_task: 1\nmem_gb: 2\ntimeout_min: 60\nsignal_delay_s: 60\n"
@@ -81,12 +79,12 @@ def wait_until(condition, timeout_s: float, what: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_data, tmp_path_factory):
+def runs(tiny_config_in, tmp_path_factory):
     """A reference run through the CLI (as Snakemake calls it) and, beside it on the node, the
     same training submitted to be preempted. Both start at once; the tests then look at them."""
-    _require_cluster()
+    require_cluster()
     root = tmp_path_factory.mktemp("launch_slurm")
-    cfg = tiny_config(tiny_data, root / "ref", *LONGER)
+    cfg = tiny_config_in(root / "ref", *LONGER)
     config = write(root / "exp.yaml", yaml.safe_dump(cfg.to_dict()))
     profile = write(root / "one_core.yaml", ONE_CORE)
     reference, preempted = root / "reference", root / "preempted"
@@ -95,7 +93,7 @@ def runs(tiny_data, tmp_path_factory):
                "--cluster", "slurm", "--slurm", profile]  # fmt: skip
     cli = subprocess.Popen(command, stdout=out, stderr=err, text=True, env=run_env())
     # Its own frame cache: two jobs filling one cache folder at once would race.
-    job = submit(tiny_config(tiny_data, root / "pre", *LONGER), preempted, "slurm",
+    job = submit(tiny_config_in(root / "pre", *LONGER), preempted, "slurm",
                  load_profile(profile))  # fmt: skip
     yield {"cli": cli, "command": command, "out": out, "err": err, "job": job, "cfg": cfg,
            "reference": reference, "preempted": preempted}  # fmt: skip
@@ -169,9 +167,9 @@ def test_cli_prints_job_logs_and_metrics_and_skips_a_finished_run(runs):
     assert job_ids(reference) == [job_id]
 
 
-def test_two_task_ddp_job_trains_every_rank_on_the_same_grids(tiny_data, tmp_path):
-    _require_cluster()
-    cfg = tiny_config(tiny_data, tmp_path, "train.num_gpus=2", "train.batch_size=4")
+def test_two_task_ddp_job_trains_every_rank_on_the_same_grids(tiny_config, tmp_path):
+    require_cluster()
+    cfg = tiny_config("train.num_gpus=2", "train.batch_size=4")
     profile = SlurmProfile.model_validate(yaml.safe_load(ONE_CORE) | {"tasks_per_node": 2})
     run = tmp_path / "run"
     try:
@@ -207,12 +205,12 @@ def test_two_task_ddp_job_trains_every_rank_on_the_same_grids(tiny_data, tmp_pat
 
 
 def test_profile_no_node_can_run_fails_before_submission(tmp_path):
-    _require_cluster()
+    require_cluster()
     cpus = max(int(c) for c in subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True,
                                               text=True, timeout=30).stdout.split())  # fmt: skip
     profile = write(tmp_path / "big.yaml", f"cpus_per_task: {cpus + 1}\n")
     run = tmp_path / "run"
-    proc = launch_cli([str(ROOT / "config/smoke/multigrid.yaml"), "--run-dir", str(run),
+    proc = launch_cli([str(TEST_MULTIGRID), "--run-dir", str(run),
                        "--cluster", "slurm", "--slurm", profile], run, 120)  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout == ""
@@ -223,10 +221,10 @@ def test_profile_no_node_can_run_fails_before_submission(tmp_path):
     assert not run.exists()  # nothing submitted, nothing written
 
 
-def test_failing_job_exits_1_with_its_error(tiny_data, tmp_path):
-    _require_cluster()
+def test_failing_job_exits_1_with_its_error(tiny_config, tmp_path):
+    require_cluster()
     missing = tmp_path / "missing.csv"
-    cfg = tiny_config(tiny_data, tmp_path, f"data.val_annotations={missing}")
+    cfg = tiny_config(f"data.val_annotations={missing}")
     config = write(tmp_path / "exp.yaml", yaml.safe_dump(cfg.to_dict()))
     run = tmp_path / "run"
     proc = launch_cli([config, "--run-dir", str(run), "--cluster", "slurm", "--slurm",

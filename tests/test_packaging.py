@@ -6,7 +6,7 @@ import re
 import tomllib
 
 import yaml
-from conftest import ROOT
+from shared import ROOT
 
 
 def _pyproject():

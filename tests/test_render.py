@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import K400_BASE, K400_MG
+from shared import K400_BASE, K400_MG
 
 from replication.cli import main
 from replication.config import load_config

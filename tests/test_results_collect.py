@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from results_fixtures import PLAN_FILE, ROOT, RUNS, copy_runs
+from shared import PLAN_FILE, ROOT, RUNS
 
 from replication.results.collect import TABLES, CollectError, collect
 from replication.results.tidy import read_rows
@@ -51,8 +51,8 @@ def test_collect_writes_one_row_per_run_and_eval(plan, tmp_path, monkeypatch):
     assert all(0 <= g["data_share"] <= 1 for g in grids)
 
 
-def test_missing_runs_are_listed(plan, tmp_path):
-    runs = copy_runs(tmp_path)
+def test_missing_runs_are_listed(plan, fixture_runs_copy):
+    runs = fixture_runs_copy
     (runs / "fixture/tiny/long_short-s1/summary.json").unlink()
     (runs / "fixture/tiny/bn_base_4-s0/summary.json").unlink()
     with pytest.raises(CollectError) as err:
@@ -63,8 +63,8 @@ def test_missing_runs_are_listed(plan, tmp_path):
     assert "\n" not in message
 
 
-def test_torn_last_line_is_tolerated(plan, tmp_path):
-    runs = copy_runs(tmp_path)
+def test_torn_last_line_is_tolerated(plan, fixture_runs_copy):
+    runs = fixture_runs_copy
     log = runs / "fixture/tiny/baseline-s0/events.jsonl"
     with open(log, "a") as f:
         f.write('{"event": "train", "time_s": 1.0, "epo')  # a writer killed mid-line
@@ -73,8 +73,8 @@ def test_torn_last_line_is_tolerated(plan, tmp_path):
     assert torn.runs == clean.runs and torn.evals == clean.evals
 
 
-def test_stale_run_is_an_error(plan, tmp_path):
-    runs = copy_runs(tmp_path)
+def test_stale_run_is_an_error(plan, fixture_runs_copy):
+    runs = fixture_runs_copy
     path = runs / "fixture/tiny/baseline-s1/config.json"
     config = json.loads(path.read_text())
     config["solver"]["base_lr"] = 0.5

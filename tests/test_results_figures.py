@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 from matplotlib.axes import Axes
-from results_fixtures import PLAN_FILE, ROOT, RUNS
+from shared import PLAN_FILE, ROOT, RUNS
 
 from replication.results import plots
 from replication.results.collect import collect

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from results_fixtures import PLAN_FILE, ROOT
+from shared import PLAN_FILE, ROOT
 from snakemake.utils import validate
 
 from replication.workflow import (

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from results_fixtures import PLAN_FILE, ROOT, RUNS
+from shared import PLAN_FILE, ROOT, RUNS
 
 from replication.results.cli import main
 from replication.results.collect import collect

@@ -6,7 +6,7 @@ import itertools
 import math
 
 import pytest
-from conftest import CHARADES_MG, K400_BASE, K400_MG, SSV2_MG
+from shared import CHARADES_MG, K400_BASE, K400_MG, SSV2_MG
 
 from replication.config import load_config
 from replication.schedule import BNMode, build_schedule

@@ -7,64 +7,21 @@ tests instead, so a broken setup cannot pass silently as "all skipped".
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from shared import ROOT, require_cluster, skip_module_without_cluster
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CLUSTER_SCRIPT = REPO_ROOT / "slurm" / "local-cluster.sh"
-REQUIRE_SLURM = os.environ.get("REPLICATION_REQUIRE_SLURM") == "1"
+CLUSTER_SCRIPT = ROOT / "slurm" / "local-cluster.sh"
 
 # A job that sits in the queue longer than this means the cluster is broken;
 # fail instead of hanging the test run.
 JOB_TIMEOUT_S = 60
 
-
-def _cluster_problem() -> str | None:
-    """Return why no cluster is usable, or None if `sinfo` answers."""
-    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
-        return "sinfo/sbatch not found (start one with: sudo slurm/local-cluster.sh start)"
-    # `scontrol ping` answers at once; sinfo retries a dead controller for ~9 s.
-    try:
-        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=15)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"scontrol ping did not answer: {exc}"
-    if ping.returncode != 0:
-        first_line = (ping.stdout or ping.stderr).strip().splitlines()[:1]
-        return f"slurmctld is down: {' '.join(first_line) or 'scontrol ping failed'}"
-    try:
-        proc = subprocess.run(
-            ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=15
-        )
-    except subprocess.TimeoutExpired:
-        return "sinfo timed out (is slurmctld running?)"
-    if proc.returncode != 0:
-        return f"sinfo failed (rc={proc.returncode}): {proc.stderr.strip()}"
-    if not proc.stdout.strip():
-        return "sinfo lists no nodes"
-    return None
-
-
-_PROBLEM = _cluster_problem()
-
-if _PROBLEM is not None and not REQUIRE_SLURM:
-    pytest.skip(f"no SLURM cluster reachable: {_PROBLEM}", allow_module_level=True)
-
-
-def _require_cluster() -> None:
-    """First statement of every test. Reached with a missing cluster only when
-    REPLICATION_REQUIRE_SLURM=1: then the test FAILS (not errors in a fixture,
-    and not a collection error that would abort the whole session)."""
-    if _PROBLEM is not None:
-        pytest.fail(
-            f"REPLICATION_REQUIRE_SLURM=1 but no SLURM cluster is reachable: {_PROBLEM}",
-            pytrace=False,
-        )
+skip_module_without_cluster()
 
 
 def _submit_smoke_job(workdir: Path) -> tuple[str, Path]:
@@ -101,7 +58,7 @@ def smoke_job(tmp_path_factory: pytest.TempPathFactory) -> Callable[[], tuple[st
     """Lazily run the smoke job once per module and share it between tests.
 
     Lazy (a callable, not the result) so that submission problems are reported
-    as test failures with their message, and only after _require_cluster().
+    as test failures with their message, and only after require_cluster().
     """
     outcome: dict[str, tuple[str, Path]] = {}
     attempted = False
@@ -120,7 +77,7 @@ def smoke_job(tmp_path_factory: pytest.TempPathFactory) -> Callable[[], tuple[st
 
 @pytest.mark.slurm
 def test_sbatch_job_writes_output(smoke_job: Callable[[], tuple[str, Path]]) -> None:
-    _require_cluster()
+    require_cluster()
     job_id, result = smoke_job()
     assert result.exists(), f"job {job_id} wrote no {result}"
     lines = dict(line.split("=", 1) for line in result.read_text().splitlines())
@@ -130,7 +87,7 @@ def test_sbatch_job_writes_output(smoke_job: Callable[[], tuple[str, Path]]) -> 
 
 @pytest.mark.slurm
 def test_sacct_reports_completed(smoke_job: Callable[[], tuple[str, Path]]) -> None:
-    _require_cluster()
+    require_cluster()
     job_id, _ = smoke_job()
     # slurmctld forwards the end record to slurmdbd asynchronously: give it a
     # few seconds instead of racing it.
@@ -153,7 +110,7 @@ def test_sacct_reports_completed(smoke_job: Callable[[], tuple[str, Path]]) -> N
 
 @pytest.mark.slurm
 def test_status_subcommand_reports_up() -> None:
-    _require_cluster()
+    require_cluster()
     proc = subprocess.run(
         ["bash", str(CLUSTER_SCRIPT), "status"], capture_output=True, text=True, timeout=30
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT
+from shared import ROOT, TEST_MULTIGRID
 
 from replication.cluster.nodes import Node, check_fits_nodes, parse_sinfo
 from replication.cluster.profile import SlurmProfile, check_matches_config, load_profile
@@ -52,7 +52,7 @@ def test_profile_is_frozen_and_reads_lists():
 
 
 def test_process_count_must_match_num_gpus():
-    cfg = load_config(ROOT / "config/smoke/multigrid.yaml")  # train.num_gpus: 1
+    cfg = load_config(TEST_MULTIGRID)  # train.num_gpus: 1
     with pytest.raises(ConfigError, match=r"1 node\(s\) x 2 task\(s\) = 2 .* train.num_gpus=1"):
         check_matches_config(SlurmProfile(tasks_per_node=2), cfg, "p.yaml")
     check_matches_config(SlurmProfile(), cfg, "p.yaml")

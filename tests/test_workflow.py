@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from results_fixtures import ROOT
+from shared import ROOT
 
 from replication.workflow import expand_runs, read_plan
 
