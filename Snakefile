@@ -8,7 +8,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from replication.workflow import plan as P
+from replication import workflow as P
 
 configfile: "config/config.yaml"
 validate(config, "config/workflow.schema.json")
