@@ -8,7 +8,9 @@ cost. Modules, by job:
 - ``load``: plan files merged as Snakemake merges configfiles, validated run by run;
 - ``runs``: the runs of a plan, budget-matched baselines included, and their folders;
 - ``commands``: the shell commands of the jobs (train, generate data, save the plan);
-- ``cost``: the estimated compute of each run.
+- ``cost``: the estimated compute of each run;
+- ``schema``: ``config/workflow.schema.json``, generated from the records;
+- ``cli``: ``python -m replication.workflow plan|schema``.
 """
 
 from replication.workflow.commands import generated_data, train_command
