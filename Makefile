@@ -32,9 +32,11 @@ tables: $(STAMP)
 test: $(STAMP) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# snakemake --lint checks the Snakefile (ruff leaves it out); about 3 s.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --lint --nolock
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -10,6 +10,7 @@ cost. Modules, by job:
 - ``commands``: the shell commands of the jobs (train, generate data, save the plan);
 - ``cost``: the estimated compute of each run;
 - ``schema``: ``config/workflow.schema.json``, generated from the records;
+- ``snakefile``: the one object the Snakefile's rules ask (:func:`workflow_view`);
 - ``cli``: ``python -m replication.workflow plan|schema``.
 """
 
