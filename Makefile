@@ -32,18 +32,21 @@ tables: $(STAMP)
 test: $(STAMP) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# snakemake --lint checks the Snakefile (ruff leaves it out); about 3 s.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --lint --nolock
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# Regenerate the committed key reference and JSON schema (tests fail when they drift).
+# Regenerate the committed key reference and JSON schemas (tests fail when they drift).
 docs: $(STAMP)
 	$(PY) -m replication config-docs > config/README.md.tmp && mv config/README.md.tmp config/README.md
 	$(PY) -m replication config-schema > config/schema.tmp && mv config/schema.tmp config/experiment.schema.json
+	$(PY) -m replication.workflow schema > config/workflow.schema.tmp && mv config/workflow.schema.tmp config/workflow.schema.json
 
 # Re-pin the exact set after changing pyproject.toml (run on the build machine).
 lock:

@@ -2,42 +2,15 @@
 # logs and regenerates the tables (README.md, "The workflow"). config/config.yaml is the default
 # plan (the CPU smoke replication); `--configfile config/paper.yaml` runs the paper's.
 # Targets: tables (default), figures, report, smoke (the smoke plan, whatever the config).
-# Logic lives in replication.results; rules only call `python -m ...`.
-import re
-from pathlib import Path
-
-from snakemake.utils import validate
-
-from replication.workflow import plan as P
-
-configfile: "config/config.yaml"
-validate(config, "config/workflow.schema.json")
-
-SMOKE_FILE = "config/config.yaml"
-EXTRA_FILES = [str(path) for path in workflow.overwrite_configfiles]
-ACTIVE = P.load_plan(config, source=" + ".join([SMOKE_FILE, *EXTRA_FILES]))
-SMOKE = ACTIVE if not EXTRA_FILES else P.read_plan(SMOKE_FILE)
-PLANS = {SMOKE.name: SMOKE, ACTIVE.name: ACTIVE}
-SOURCES = {SMOKE.name: [SMOKE_FILE], ACTIVE.name: [SMOKE_FILE, *EXTRA_FILES]}
-RUNS = {(p.name, r.run_id): r for p in PLANS.values() for r in P.expand_runs(p)}
-GENERATED = {
-    str(Path(d.train_annotations).parent): d.generate
-    for p in PLANS.values() for d in p.datasets.values() if d.generate
-}
-for skipped in P.skipped_variants(ACTIVE):
-    print(f"note: {skipped} skipped: its config key does not exist in this version")
+# Rules only: what they ask about the plans comes from `view` (replication/workflow/snakefile.py),
+# and every job is a `python -m ...` command.
+from replication.workflow.snakefile import DEFAULT_PLAN, workflow_view
 
 
-def deliverables(name):
-    return [f"tables/{name}/README.md", f"figures/{name}/README.md", f"results/{name}/report.html"]
+configfile: DEFAULT_PLAN
 
 
-def summaries(w):
-    return [f"runs/{w.plan}/{r.run_id}/summary.json" for r in P.expand_runs(PLANS[w.plan])]
-
-
-def run_of(w):
-    return RUNS[(w.plan, f"{w.experiment}/{w.variant}-s{w.seed}")]
+view = workflow_view(config, workflow.overwrite_configfiles)
 
 
 wildcard_constraints:
@@ -49,36 +22,38 @@ wildcard_constraints:
 
 rule tables:
     input:
-        f"tables/{ACTIVE.name}/README.md",
+        view.deliverable("tables"),
     default_target: True
 
 
 rule figures:
     input:
-        f"figures/{ACTIVE.name}/README.md",
+        view.deliverable("figures"),
 
 
 rule report:
     input:
-        f"results/{ACTIVE.name}/report.html",
+        view.deliverable("report"),
 
 
 rule smoke:
     input:
-        deliverables(SMOKE.name),
+        view.deliverables(view.smoke.name),
 
 
 rule plan:
     input:
-        lambda w: SOURCES[w.plan],
+        lambda w: view.plan_files(w.plan),
     output:
         "results/{plan}/plan.json",
     log:
         "logs/{plan}/plan.log",
     params:
-        plan=lambda w: PLANS[w.plan].model_dump_json(),
+        command=lambda w: view.plan_command(w.plan),
+    conda:
+        "environment.yml"
     shell:
-        "python -m replication.results plan --plan-json {params.plan:q} --write {output} 2> {log}"
+        "{params.command} --write {output} 2> {log}"
 
 
 rule synthetic_data:
@@ -88,33 +63,28 @@ rule synthetic_data:
     log:
         "logs/data/{root}.log",
     params:
-        sizes=lambda w: (
-            f"--train-per-class {GENERATED[w.root].train_per_class} "
-            f"--val-per-class {GENERATED[w.root].val_per_class} "
-            f"--texture-px {GENERATED[w.root].texture_px} "
-            f"--distractor-pct {GENERATED[w.root].distractor_pct} "
-            f"--object-pct {GENERATED[w.root].object_pct} "
-            f"--motions {GENERATED[w.root].motions}"
-        ),
+        command=lambda w: view.data_command(w.root),
     wildcard_constraints:
-        root="|".join(re.escape(root) for root in GENERATED) or "(?!)",
+        root=view.data_roots(),
+    conda:
+        "environment.yml"
     shell:
-        # --force: new parameters replace the generator's own older data set there
-        "python -m replication.data.synthetic --out {wildcards.root} {params.sizes} --force "
-        "> {log} 2>&1"
+        "{params.command} > {log} 2>&1"
 
 
 rule train:
     input:
-        lambda w: P.generated_data(PLANS[w.plan], run_of(w).dataset),
+        lambda w: view.train_inputs(w),
     output:
-        "runs/{plan}/{experiment}/{variant}-s{seed}/summary.json",
+        view.summary_pattern(),
     log:
         "logs/{plan}/train/{experiment}/{variant}-s{seed}.log",
     params:
-        command=lambda w: P.train_command(PLANS[w.plan], run_of(w)),
+        command=lambda w: view.train_command(w),
     resources:
         train_slot=1,
+    conda:
+        "environment.yml"
     shell:
         "{params.command} > {log} 2>&1"
 
@@ -122,11 +92,13 @@ rule train:
 rule collect:
     input:
         plan="results/{plan}/plan.json",
-        runs=summaries,
+        runs=lambda w: view.summaries(w.plan),
     output:
         expand("results/{{plan}}/{table}.csv", table=("runs", "evals", "epochs", "grids")),
     log:
         "logs/{plan}/collect.log",
+    conda:
+        "environment.yml"
     shell:
         "python -m replication.results collect --plan {input.plan} --runs runs "
         "--out results/{wildcards.plan} 2> {log}"
@@ -140,6 +112,8 @@ rule render_tables:
         "tables/{plan}/README.md",
     log:
         "logs/{plan}/tables.log",
+    conda:
+        "environment.yml"
     shell:
         "python -m replication.results tables --plan {input.plan} --results results/{wildcards.plan} "
         "--out tables/{wildcards.plan} 2> {log}"
@@ -153,6 +127,8 @@ rule render_figures:
         "figures/{plan}/README.md",
     log:
         "logs/{plan}/figures.log",
+    conda:
+        "environment.yml"
     shell:
         "python -m replication.results figures --plan {input.plan} --results results/{wildcards.plan} "
         "--out figures/{wildcards.plan} 2> {log}"
@@ -167,6 +143,8 @@ rule render_report:
         "results/{plan}/report.html",
     log:
         "logs/{plan}/report.log",
+    conda:
+        "environment.yml"
     shell:
         "python -m replication.results report --plan {input.plan} --results results/{wildcards.plan} "
         "--figures figures/{wildcards.plan} --out {output} 2> {log}"

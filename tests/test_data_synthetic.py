@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,11 @@ import numpy as np
 import pytest
 
 from replication.data.synthetic import generate as syn
-from replication.data.synthetic.generate import CLASS_NAMES, generate, main, render_video
+from replication.data.synthetic import render
+from replication.data.synthetic.cli import build_parser, command_line, flag, main
+from replication.data.synthetic.generate import generate
+from replication.data.synthetic.params import GeneratorParams
+from replication.data.synthetic.render import CLASS_NAMES, render_video
 from replication.data.video_io import probe, read_video
 
 TINY = ["--train-per-class", "2", "--val-per-class", "1", "--frames", "16", "--size", "32"]
@@ -228,7 +233,7 @@ def test_render_video_is_pure_and_deterministic() -> None:
 def test_textures_differ_at_full_resolution_but_not_after_2x_pooling() -> None:
     full, pooled = [], []
     for seed in range(8):
-        motion = seed % len(syn.MOTIONS)
+        motion = seed % len(render.MOTIONS)
         stripes, checker = (
             render_video(2 * motion + texture, np.random.default_rng(seed)).astype(np.float32)
             for texture in (0, 1)
@@ -243,7 +248,7 @@ def test_textures_differ_at_full_resolution_but_not_after_2x_pooling() -> None:
 
 def _target_x(class_index: int, seed: int, size: int) -> np.ndarray:
     """Target centre x per frame: where the two textures of a motion differ is the target."""
-    motion = class_index // len(syn.TEXTURES)
+    motion = class_index // len(render.TEXTURES)
     a, b = (
         # no distractor (no occlusion); the random draws stay the same
         render_video(
@@ -298,10 +303,10 @@ def _target_colour(video: np.ndarray, other: np.ndarray) -> np.ndarray:
 
 
 def test_change_events_drift_the_target_colour_as_designed() -> None:
-    names = syn.class_names("change")
+    names = render.class_names("change")
     assert names[:2] == ("brighten_stripes", "brighten_checker") and len(names) == 8
     drifts = {}
-    for motion, event in enumerate(syn.MOTION_SETS["change"]):
+    for motion, event in enumerate(render.MOTION_SETS["change"]):
         per_seed = []
         for seed in range(4):
             a, b = (
@@ -313,7 +318,7 @@ def test_change_events_drift_the_target_colour_as_designed() -> None:
             per_seed.append(colour[-4:].mean(axis=0) - colour[:4].mean(axis=0))
         drifts[event] = np.mean(per_seed, axis=0)  # (3,) change in R, G, B over the clip
     r, g, b = drifts["brighten"]
-    big = 0.5 * syn.CHANGE_RANGE  # first vs last quarter of the clip: about 0.75 * the range
+    big = 0.5 * render.CHANGE_RANGE  # first vs last quarter of the clip: about 0.75 * the range
     assert min(r, g, b) > big
     assert max(drifts["darken"]) < -big
     assert drifts["warm"][0] > big and drifts["warm"][2] < -big and abs(drifts["warm"][1]) < 5
@@ -333,3 +338,47 @@ def test_change_set_is_written_named_and_recorded(tmp_path: Path) -> None:
                  progress=False)  # fmt: skip
     with pytest.raises(ValueError, match="motions must be one of"):
         render_video(0, np.random.default_rng(0), motions="spin")
+
+
+# --- the parameter record ----------------------------------------------------------------------
+
+
+def test_cli_flags_are_the_record_fields() -> None:
+    parser = build_parser()
+    flags = {a.dest: a for a in parser._actions if a.dest not in ("help", "out", "force")}
+    assert list(flags) == list(GeneratorParams.model_fields)
+    for name, action in flags.items():
+        info = GeneratorParams.model_fields[name]
+        assert action.option_strings == [flag(name)] == ["--" + name.replace("_", "-")]
+        assert action.default == info.default and info.description in action.help
+    assert flags["motions"].choices == tuple(render.MOTION_SETS)
+    # The CLI's defaults are the record's, which generate() takes when given no fields.
+    args = vars(parser.parse_args(["--out", "x"]))
+    assert GeneratorParams.checked(**{k: args[k] for k in flags}) == GeneratorParams()
+
+
+def test_command_line_runs_exactly_the_record() -> None:
+    params = GeneratorParams(train_per_class=60, val_per_class=25, texture_px=2, motions="change")
+    words = shlex.split(command_line("data/synthetic", params, force=True))
+    assert words[:5] == ["python", "-m", "replication.data.synthetic", "--out", "data/synthetic"]
+    assert words[-1] == "--force"
+    args = vars(build_parser().parse_args(words[3:]))
+    assert args.pop("out") == Path("data/synthetic") and args.pop("force") is True
+    assert GeneratorParams(**args) == params
+
+
+def test_manifest_params_keep_their_keys_and_order() -> None:
+    """Data sets generated before the record existed are still recognised as complete."""
+    manifest = GeneratorParams(train_per_class=2).manifest()
+    assert list(manifest) == [
+        "design_version", "classes", "train_per_class", "val_per_class", "frames", "size",
+        "fps", "seed", "texture_px", "distractor_pct", "object_pct", "motions",
+    ]  # fmt: skip
+    assert manifest["design_version"] == render.DESIGN_VERSION and manifest["train_per_class"] == 2
+
+
+def test_bad_fields_fail_with_one_line() -> None:
+    with pytest.raises(ValueError, match=r"^size: .*multiple of 2, got 33$"):
+        GeneratorParams.checked(size=33)
+    with pytest.raises(ValueError, match=r"^sizes: Extra inputs"):
+        GeneratorParams.checked(sizes=32)

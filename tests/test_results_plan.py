@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
 import yaml
 from shared import PLAN_FILE, ROOT
-from snakemake.utils import validate
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import update_config, validate
 
+from replication.data.synthetic.params import GeneratorParams
 from replication.workflow import (
+    Generate,
     PlanError,
     expand_runs,
     load_plan,
@@ -15,6 +19,10 @@ from replication.workflow import (
     skipped_variants,
     train_command,
 )
+from replication.workflow.cli import main as workflow_cli
+from replication.workflow.cost import clips_per_epoch
+from replication.workflow.load import merge_plan_files
+from replication.workflow.schema import plan_schema
 
 SMOKE = ROOT / "config" / "config.yaml"
 PAPER = ROOT / "config" / "paper.yaml"
@@ -120,3 +128,115 @@ def test_bad_plans_fail_with_one_line(edit, message):
     with pytest.raises(PlanError, match=message) as err:
         load_plan(raw, source="plan.yaml")
     assert "\n" not in str(err.value)
+
+
+# --- the generated schema, the generator record, plan files and the workflow CLI ----------------
+
+
+def test_schema_is_current():
+    assert Path(SCHEMA).read_text() == plan_schema(), "run `make docs`"
+
+
+def _dataset(p):
+    return p["datasets"]["synthetic"]
+
+
+def _variant(p):
+    return p["experiments"][0]["variants"][0]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda p: p.update(cluster="cloud"),
+        lambda p: p.update(clusterr="slurm"),
+        lambda p: p.update(seeds=[]),
+        lambda p: p.update(bootstrap_seed=-1),
+        lambda p: p.update(datasets={}),
+        lambda p: _dataset(p).update(videos="x"),
+        lambda p: _dataset(p).update(generate={}),
+        lambda p: _dataset(p)["generate"].update(val_per_class=0),
+        lambda p: _dataset(p)["generate"].update(object_pct=71),
+        lambda p: _dataset(p)["generate"].update(motions="spin"),
+        lambda p: _dataset(p)["generate"].update(size=33),
+        lambda p: _dataset(p)["generate"].update(textures=2),
+        lambda p: p["experiments"][0].update(budget_fractions=[1.0]),
+        lambda p: p["experiments"][0].update(set=["no_dot=1"]),
+        lambda p: _variant(p).update(group="other"),
+        lambda p: _variant(p).update(seeds=[-1]),
+    ],
+)
+def test_schema_and_records_reject_alike(edit):
+    """What the hand-written schema rejected, the generated one and the records still reject."""
+    raw = _raw(SMOKE)
+    edit(raw)
+    with pytest.raises(WorkflowError, match="Error validating config file"):
+        validate(copy.deepcopy(raw), SCHEMA)
+    with pytest.raises(PlanError):
+        load_plan(raw, source="config.yaml")
+
+
+def test_plan_generate_is_the_generator_record():
+    assert issubclass(Generate, GeneratorParams)
+    generate = read_plan(SMOKE).datasets["synthetic"].generate
+    assert (
+        generate.model_dump()
+        == GeneratorParams(**_raw(SMOKE)["datasets"]["synthetic"]["generate"]).model_dump()
+    )
+    plan = read_plan(PLAN_FILE)
+    fixture = plan.datasets["fixture"].generate
+    assert clips_per_epoch(plan, "fixture") == fixture.train_per_class * fixture.classes == 96
+    raw = _raw(SMOKE)
+    _dataset(raw)["generate"]["size"] = 33  # a generator constraint, checked by the plan
+    with pytest.raises(PlanError, match=r"datasets\.synthetic\.generate\.size: .*multiple of 2"):
+        load_plan(raw, source="config.yaml")
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        [SMOKE, PAPER],
+        [SMOKE, ROOT / "config" / "smoke_long.yaml"],
+        [SMOKE, PLAN_FILE],
+        [SMOKE, PAPER, ROOT / "config" / "smoke_long.yaml"],
+    ],
+)
+def test_plan_files_merge_as_snakemake_merges_configfiles(files):
+    """As snakemake does: the --configfile files among themselves, then over the configfile."""
+    config, overrides = _raw(files[0]), {}
+    for path in files[1:]:
+        update_config(overrides, _raw(path))
+    update_config(config, overrides)
+    assert merge_plan_files([_raw(path) for path in files]) == config
+
+
+def test_merge_follows_snakemake_where_order_matters():
+    base = {"datasets": {"a": {"x": 1}}}
+    first, second = {"datasets": {"a": None}}, {"datasets": {"a": {"y": 2}}}
+    expected, overrides = copy.deepcopy(base), {}
+    update_config(overrides, first)
+    update_config(overrides, second)
+    update_config(expected, overrides)
+    assert (
+        merge_plan_files([base, first, second]) == expected == {"datasets": {"a": {"x": 1, "y": 2}}}
+    )
+    assert base == {"datasets": {"a": {"x": 1}}}  # nothing merged into its inputs
+
+
+def test_workflow_cli_saves_the_merged_plan(tmp_path, capsys):
+    out = tmp_path / "plan.json"
+    assert (
+        workflow_cli(["plan", "--plan", str(SMOKE), "--plan", str(PAPER), "--write", str(out)]) == 0
+    )
+    assert out.read_text() == read_plan(PAPER).model_dump_json(indent=1) + "\n"
+    assert read_plan(out) == read_plan(SMOKE, PAPER)
+    assert workflow_cli(["plan", "--plan", str(PLAN_FILE)]) == 0
+    listing = capsys.readouterr().out
+    assert listing.startswith("plan 'fixture': ") and "total estimated compute" in listing
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cluster: cloud\n")
+    assert workflow_cli(["plan", "--plan", str(SMOKE), "--plan", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cloud" in err
+    assert workflow_cli(["schema"]) == 0
+    assert capsys.readouterr().out == plan_schema()

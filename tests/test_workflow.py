@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 from shared import ROOT
 
-from replication.workflow import expand_runs, read_plan
+from replication.data.synthetic.cli import build_parser, command_line
+from replication.data.synthetic.params import GeneratorParams
+from replication.io import RunPaths
+from replication.workflow import PlanError, expand_runs, read_plan, train_command
+from replication.workflow.load import merge_plan_files, read_config
+from replication.workflow.snakefile import workflow_view
 
 
 def _dry_run(*args: str) -> tuple[dict[str, int], str]:
@@ -56,3 +63,66 @@ def test_dry_run_rejects_a_bad_config(tmp_path):
     )  # fmt: skip
     assert done.returncode != 0
     assert "cloud" in done.stdout + done.stderr
+
+
+def test_dry_run_commands_come_from_the_package(monkeypatch):
+    """The data rule runs the plan's generator record, the train rule the package's command, and
+    the plan rule reads the plan files (no plan on the command line)."""
+    monkeypatch.chdir(ROOT)
+    _, text = _dry_run("--forceall")  # the profile prints every shell command
+    shell = re.findall(r"^Shell command: (.*)$", text, re.MULTILINE)
+    plan = read_plan(ROOT / "config/config.yaml")
+    data = plan.datasets["synthetic"]
+    data_command = command_line("data/synthetic", data.generate, force=True)
+    assert f"{data_command} > logs/data/data/synthetic.log 2>&1" in shell
+    args = vars(build_parser().parse_args(shlex.split(data_command)[3:]))
+    ran = GeneratorParams(**{k: args[k] for k in GeneratorParams.model_fields})
+    assert ran.model_dump() == data.generate.model_dump()
+    for run in expand_runs(plan):
+        log = f"logs/smoke/train/{run.run_id}.log"
+        assert f"{train_command(plan, run)} > {log} 2>&1" in shell
+    assert (
+        "python -m replication.workflow plan --plan config/config.yaml "
+        "--write results/smoke/plan.json 2> logs/smoke/plan.log"
+    ) in shell
+
+
+def _smoke_config() -> dict:
+    return merge_plan_files([read_config(ROOT / "config/config.yaml")])
+
+
+def test_view_lists_run_folders_through_run_paths(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    view = workflow_view(_smoke_config(), [])
+    runs = expand_runs(view.active)
+    summaries = [str(RunPaths(run.run_dir()).summary) for run in runs]
+    assert view.summaries("smoke") == summaries
+    assert [view.summary_pattern().format(**run.wildcards) for run in runs] == summaries
+    first = SimpleNamespace(**{k: str(v) for k, v in runs[0].wildcards.items()})
+    assert view.run(first) == runs[0]
+    assert view.train_inputs(first) == ["data/synthetic/train.csv", "data/synthetic/val.csv"]
+    assert view.deliverables("smoke") == [
+        "tables/smoke/README.md", "figures/smoke/README.md", "results/smoke/report.html",
+    ]  # fmt: skip
+    assert re.fullmatch(view.data_roots(), "data/synthetic")
+
+
+def test_view_reads_the_active_and_the_smoke_plan(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    raws = [read_config(ROOT / f) for f in ("config/config.yaml", "config/paper.yaml")]
+    view = workflow_view(merge_plan_files(raws), [ROOT / "config/paper.yaml"])
+    assert (view.active.name, view.smoke.name) == ("paper", "smoke")
+    assert view.plan_files("paper") == ["config/config.yaml", "config/paper.yaml"]
+    assert view.plan_files("smoke") == ["config/config.yaml"]
+    assert view.plan_command("paper") == (
+        "python -m replication.workflow plan --plan config/config.yaml --plan config/paper.yaml"
+    )
+    assert len(view.summaries("paper")) == len(expand_runs(read_plan(ROOT / "config/paper.yaml")))
+    assert list(view.generated) == ["data/synthetic"]  # the smoke plan's, for the smoke target
+
+
+def test_view_refuses_a_config_its_files_do_not_make(monkeypatch):
+    """A --config override would reach the DAG but not the plan rule, which reads the files."""
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(PlanError, match="--configfile"):
+        workflow_view({**_smoke_config(), "seeds": [0]}, [])

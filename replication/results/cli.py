@@ -8,27 +8,13 @@ on stderr naming the file, key or run, exit code 2, and nothing written.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from replication.config import ConfigError
-from replication.io.atomic import atomic_write_text
 from replication.results.collect import CollectError, collect
-from replication.workflow import PlanError, load_plan, print_plan, read_plan
-
-
-def _cmd_plan(args: argparse.Namespace) -> int:
-    if args.plan_json is not None:
-        plan = load_plan(json.loads(args.plan_json), source="--plan-json")
-    else:
-        plan = read_plan(args.plan)
-    if args.write:
-        atomic_write_text(args.write, plan.model_dump_json(indent=1) + "\n")
-    else:
-        print_plan(plan)
-    return 0
+from replication.workflow import PlanError, read_plan
 
 
 def _cmd_collect(args: argparse.Namespace) -> int:
@@ -68,12 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(prog="python -m replication.results", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-
-    p = commands.add_parser("plan", help="list a plan's runs and estimated cost, or save it")
-    p.add_argument("--plan", type=Path, default=Path("config/config.yaml"), help="plan file")
-    p.add_argument("--plan-json", help="the plan as JSON text (instead of --plan)")
-    p.add_argument("--write", type=Path, help="save the validated plan as JSON here")
-    p.set_defaults(func=_cmd_plan)
 
     p = commands.add_parser("collect", help="event logs of every run -> results/<plan>/*.csv")
     p.add_argument("--plan", type=Path, required=True, help="plan file")

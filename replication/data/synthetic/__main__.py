@@ -2,6 +2,6 @@
 
 import sys
 
-from replication.data.synthetic.generate import main
+from replication.data.synthetic.cli import main
 
 sys.exit(main())

@@ -1,0 +1,64 @@
+"""The shell commands of the workflow's jobs: train a run, generate a data set, save a plan.
+
+The Snakefile's rules run these strings as they are; building them here keeps every flag next
+to the code that parses it (and testable without Snakemake).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+
+from replication.data.synthetic.cli import command_line
+from replication.workflow.records import Generate, Plan
+from replication.workflow.runs import Run
+
+MODULE = "replication.workflow"  # python -m MODULE: the workflow CLI
+
+
+def train_command(plan: Plan, run: Run, runs_root: Path | str = "runs") -> str:
+    """The shell command that trains ``run`` and returns only when it has finished.
+
+    ``cluster: none`` trains in this process with ``plan.trainer``; any other cluster goes
+    through ``plan.launcher`` (submitit), which blocks until the job ends.
+    """
+    sets = " ".join(f"--set {shlex.quote(s)}" for s in run.overrides)
+    run_dir = shlex.quote(str(run.run_dir(runs_root)))
+    if plan.cluster == "none":
+        return f"{plan.trainer} {shlex.quote(run.config)} --run-dir {run_dir} --quiet {sets}"
+    slurm = f" --slurm {shlex.quote(plan.slurm_profile)}" if plan.slurm_profile else ""
+    return (
+        f"{plan.launcher} {shlex.quote(run.config)} --run-dir {run_dir} "
+        f"--cluster {plan.cluster}{slurm} {sets}"
+    )
+
+
+def generated_data(plan: Plan, dataset: str) -> list[str]:
+    """Annotation files a rule must make before runs on ``dataset`` start ([] for user data)."""
+    data = plan.datasets[dataset]
+    return [data.train_annotations, data.val_annotations] if data.generate else []
+
+
+def generated_datasets(plan: Plan) -> dict[str, Generate]:
+    """The folder of each data set the workflow generates, with its generator parameters."""
+    return {
+        str(Path(data.train_annotations).parent): data.generate
+        for data in plan.datasets.values()
+        if data.generate is not None
+    }
+
+
+def data_command(root: str, params: Generate) -> str:
+    """The command that generates the data set ``params`` in ``root``.
+
+    With ``--force``: new parameters replace the generator's own older data set there (never a
+    folder it did not write).
+    """
+    return command_line(root, params, force=True)
+
+
+def plan_command(files: Sequence[Path | str]) -> str:
+    """The command that checks the plan made of ``files`` (merged in order) and saves it."""
+    plans = [word for path in files for word in ("--plan", str(path))]
+    return shlex.join(["python", "-m", MODULE, "plan", *plans])
