@@ -4,7 +4,7 @@ The suite's own trainer is not used: this is all a loop of your own needs, with 
 whose head pools adaptively (torchvision's R3D-18 by default, or pytorchvideo's Slow R50 at 1/8
 width). The toy task (a clip's class is how its colour drifts) stands in for your data set.
 
-    python examples/multigrid_loop.py                       # R3D-18, 64 toy videos: CPU minutes
+    python examples/multigrid_loop.py                       # R3D-18, 64 toy videos: ~1 CPU min
     python examples/multigrid_loop.py --model slow_r50_w8 --videos 32 --epochs 2   # seconds
 """
 

@@ -1,7 +1,7 @@
-"""Error types shared by the config loader, the schedule and the CLI.
+"""The one error of a bad config, profile or annotation file: one line naming source and key.
 
-Kept in their own module so that `schedule.py` can report an impossible configuration without
-importing the loader (which imports the schedule to check feasibility).
+Raised by the config loader, the schedule (what only it can tell), the data readers and the
+SLURM profiles alike, so every command turns it into ``error: SOURCE: KEY: MESSAGE`` and exit 2.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""Data loaders that follow the schedule: one per long-cycle phase, grids from the epoch plan.
+"""Data loaders that follow the schedule: one for a whole run, grids from the epoch plans.
 
-A long-cycle phase change alters T, S, the stride range and the batch sizes; the loader is
-rebuilt then (and only then: :func:`loader_key` tells), so workers restart with the new grids.
+A long-cycle phase change alters T, S, the stride range and the batch sizes; the run's one
+loader knows every grid in advance and each request names its grid by a run-wide id, so the
+workers persist across phases (:func:`loader_key` tells the trainer when a phase changes).
+Precise BN and evaluation get short loaders of their own.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The pieces of a training step, kept out of ``train.py`` so the loop stays readable.
+"""One training step on a device, kept out of the loop (:mod:`replication.engine.loop`).
 
 :class:`Network` owns the model, its optional DDP wrapper and the device details (autocast,
 channels-last), and runs one optimisation step; :func:`clip_gflops` caches FLOPs per grid shape.

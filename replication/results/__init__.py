@@ -1,6 +1,7 @@
 """From training runs to the paper's tables, figures and report (the Snakemake workflow's logic).
 
-``plan`` expands the workflow config into runs, ``collect`` turns their event logs into tidy CSVs,
-``tables``, ``figures`` and ``report`` render those. ``python -m replication.results -h`` lists
-the commands the Snakefile calls.
+``collect`` turns the event logs of a plan's runs (see :mod:`replication.workflow`) into tidy
+CSVs; ``tables``, ``figures`` and ``report`` render those. The results side never imports the
+training engine: it reads run folders through :mod:`replication.io`.
+``python -m replication.results -h`` lists the commands the Snakefile calls.
 """
