@@ -100,11 +100,15 @@ def test_train_command_follows_the_cluster():
     plan = read_plan(PLAN_FILE)
     run = expand_runs(plan)[0]
     local = train_command(plan, run)
-    assert local.startswith("python -m replication train tests/fixtures/configs/smoke_baseline.yaml")
+    assert local.startswith(
+        "python -m replication train tests/fixtures/configs/smoke_baseline.yaml"
+    )
     assert "--run-dir runs/fixture/tiny/baseline-s0" in local
     slurm = plan.model_copy(update={"cluster": "slurm", "slurm_profile": "slurm/a.yaml"})
     command = train_command(slurm, run)
-    assert command.startswith("python -m replication launch tests/fixtures/configs/smoke_baseline.yaml")
+    assert command.startswith(
+        "python -m replication launch tests/fixtures/configs/smoke_baseline.yaml"
+    )
     assert "--cluster slurm --slurm slurm/a.yaml" in command
     assert "--set train.seed=0" in command
 
