@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 
 import matplotlib as mpl
@@ -24,10 +25,24 @@ def _in_root(monkeypatch):
     monkeypatch.chdir(ROOT)
 
 
-def test_figures_and_report(tmp_path):
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The fixture plan's figures, drawn once for this module, and matplotlib's settings around."""
+    tmp_path, here = tmp_path_factory.mktemp("built"), os.getcwd()
+    os.chdir(ROOT)  # run configs are paths relative to the repository
+    try:
+        plan = read_plan(PLAN_FILE)
+        collect(plan, RUNS).write(tmp_path / "results")
+        rc = dict(mpl.rcParams)
+        made = build_figures(plan, tmp_path / "results", tmp_path / "figures")
+        return tmp_path, made, rc, dict(mpl.rcParams)
+    finally:
+        os.chdir(here)
+
+
+def test_figures_and_report(built):
+    tmp_path, made, _, _ = built
     plan = read_plan(PLAN_FILE)
-    collect(plan, RUNS).write(tmp_path / "results")
-    made = build_figures(plan, tmp_path / "results", tmp_path / "figures")
     ids = {f.id for f in made}
     assert ids == {
         "tiny_accuracy_vs_time",
@@ -185,7 +200,6 @@ def test_no_ablations_no_ablation_figure(tiny):
     assert ablation_figure(replace(tiny, ablations=tiny.ablations.iloc[:0]), PALETTE) is None
 
 
-def test_build_figures_leaves_the_callers_settings_alone(fixture_results, tmp_path):
-    rc = dict(mpl.rcParams)
-    build_figures(read_plan(PLAN_FILE), fixture_results, tmp_path / "figures")
-    assert dict(mpl.rcParams) == rc
+def test_build_figures_leaves_the_callers_settings_alone(built):
+    _, _, rc_before, rc_after = built
+    assert rc_after == rc_before

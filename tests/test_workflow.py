@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
@@ -21,7 +22,9 @@ from replication.workflow.load import merge_plan_files, read_config
 from replication.workflow.snakefile import workflow_view
 
 
+@functools.cache
 def _dry_run(*args: str) -> tuple[dict[str, int], str]:
+    """Job counts and output of ``snakemake ARGS -n``; each distinct call runs once per session."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env["PATH"] = f"{os.path.dirname(sys.executable)}{os.pathsep}{env.get('PATH', '')}"
     done = subprocess.run(
