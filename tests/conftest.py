@@ -7,7 +7,6 @@ writers in ``videos.py``; no test module imports another.
 from __future__ import annotations
 
 import csv
-import functools
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -94,32 +93,26 @@ TINY_TRAINING = (
 
 
 @pytest.fixture(scope="session")
-def tiny_config_in(tiny_videos: Path) -> Callable[..., RunConfig]:
-    """``tiny_config_in(folder, *overrides)``: a seconds-long long + short training config.
+def tiny_config(tiny_videos: Path) -> Callable[..., RunConfig]:
+    """``tiny_config(*overrides)``: a seconds-long long + short training config.
 
-    The frozen smoke multigrid config on the tiny videos, a Slow R18 of width 8, 3 epochs; the
-    frame cache goes to ``folder / "cache"``.
+    The frozen smoke multigrid config on the tiny videos, a Slow R18 of width 8, 3 epochs. Every
+    test shares one frame cache (decoded once; its key is the videos and their sizes, so a
+    changed video set gets a cache of its own, and writes are atomic, so parallel jobs may build
+    it side by side).
     """
 
-    def make(folder: Path, *extra: str) -> RunConfig:
+    def make(*extra: str) -> RunConfig:
         overrides = [
             f"data.train_annotations={tiny_videos / 'train.csv'}",
             f"data.val_annotations={tiny_videos / 'val.csv'}",
-            f"data.cache_dir={folder / 'cache'}",
+            f"data.cache_dir={tiny_videos / 'frame_cache'}",
             *TINY_TRAINING,
             *extra,
         ]
         return load_config(TEST_MULTIGRID, overrides)
 
     return make
-
-
-@pytest.fixture
-def tiny_config(
-    tiny_config_in: Callable[..., RunConfig], tmp_path: Path
-) -> Callable[..., RunConfig]:
-    """``tiny_config(*overrides)``: :func:`tiny_config_in` with the cache in this test's folder."""
-    return functools.partial(tiny_config_in, tmp_path)
 
 
 @pytest.fixture

@@ -79,12 +79,12 @@ def wait_until(condition, timeout_s: float, what: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_config_in, tmp_path_factory):
+def runs(tiny_config, tmp_path_factory):
     """A reference run through the CLI (as Snakemake calls it) and, beside it on the node, the
     same training submitted to be preempted. Both start at once; the tests then look at them."""
     require_cluster()
     root = tmp_path_factory.mktemp("launch_slurm")
-    cfg = tiny_config_in(root / "ref", *LONGER)
+    cfg = tiny_config(*LONGER)
     config = write(root / "exp.yaml", yaml.safe_dump(cfg.to_dict()))
     profile = write(root / "one_core.yaml", ONE_CORE)
     reference, preempted = root / "reference", root / "preempted"
@@ -92,9 +92,9 @@ def runs(tiny_config_in, tmp_path_factory):
     command = [sys.executable, "-m", "replication", "launch", config, "--run-dir", str(reference),
                "--cluster", "slurm", "--slurm", profile]  # fmt: skip
     cli = subprocess.Popen(command, stdout=out, stderr=err, text=True, env=run_env())
-    # Its own frame cache: two jobs filling one cache folder at once would race.
-    job = submit(tiny_config_in(root / "pre", *LONGER), preempted, "slurm",
-                 load_profile(profile))  # fmt: skip
+    # Its own frame cache: the two jobs start together, and need not build one cache at once.
+    own_cache = f"data.cache_dir={root / 'preempted_cache'}"
+    job = submit(tiny_config(*LONGER, own_cache), preempted, "slurm", load_profile(profile))
     yield {"cli": cli, "command": command, "out": out, "err": err, "job": job, "cfg": cfg,
            "reference": reference, "preempted": preempted}  # fmt: skip
     if cli.poll() is None:
