@@ -12,7 +12,6 @@ Every problem is a :class:`~replication.errors.ConfigError` naming the profile f
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +19,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from replication.config import ConfigError, RunConfig, read_yaml
+from replication.config.errors import from_validation_error
 
 SbatchValue = Annotated[str | int | bool, Field(union_mode="left_to_right")]
 
@@ -69,16 +69,6 @@ class SlurmProfile(BaseModel):
         return self.nodes * self.tasks_per_node
 
 
-def _describe(err: dict[str, Any]) -> ConfigError:
-    key = ".".join(str(p) for p in err["loc"])
-    if err["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(key, list(SlurmProfile.model_fields), n=1)
-        return ConfigError(key, f"unknown key{f' (did you mean {close[0]}?)' if close else ''}")
-    value = err.get("input")
-    got = "" if isinstance(value, dict) else f", got {value!r}"
-    return ConfigError(key, f"{err['msg'][0].lower()}{err['msg'][1:]}{got}")
-
-
 def _check(profile: SlurmProfile) -> None:
     if profile.signal_delay_s >= profile.timeout_min * 60:
         raise ConfigError(
@@ -102,7 +92,7 @@ def validate_profile(raw: dict[str, Any]) -> SlurmProfile:
     try:
         profile = SlurmProfile.model_validate(raw)
     except pydantic.ValidationError as err:
-        raise _describe(err.errors()[0]) from None
+        raise from_validation_error(err.errors()[0], list(SlurmProfile.model_fields)) from None
     _check(profile)
     return profile
 

@@ -6,6 +6,10 @@ SLURM profiles alike, so every command turns it into ``error: SOURCE: KEY: MESSA
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
+from typing import Any
+
 
 class ConfigError(ValueError):
     """A configuration that cannot be run, reported as one line naming the source and the key.
@@ -29,3 +33,32 @@ class ConfigError(ValueError):
     def __str__(self) -> str:
         parts = [p for p in (self.source, self.key, self.message) if p]
         return ": ".join(parts)
+
+
+def unknown_key_message(key: str, known: Sequence[str]) -> str:
+    """``unknown key``, with the closest known key as a hint.
+
+    >>> unknown_key_message("solver.max_epochs", ["solver.max_epoch", "solver.steps"])
+    'unknown key (did you mean solver.max_epoch?)'
+    """
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f"unknown key{f' (did you mean {close[0]}?)' if close else ''}"
+
+
+def from_validation_error(err: dict[str, Any], known: Sequence[str]) -> ConfigError:
+    """A pydantic error record (``ValidationError.errors()[i]``) as a one-line ConfigError.
+
+    Args:
+        err: the record: ``loc``, ``type``, ``msg``, ``input``.
+        known: every valid dotted key, for the hint on an unknown one.
+    """
+    loc = err["loc"]
+    if err["type"] == "missing" and loc and isinstance(loc[-1], int):
+        # A short list: name the list, not the index pydantic found empty.
+        return ConfigError(".".join(str(p) for p in loc[:-1]), "too few values")
+    key = ".".join(str(p) for p in loc)
+    if err["type"] == "extra_forbidden":
+        return ConfigError(key, unknown_key_message(key, known))
+    value = err.get("input")
+    got = "" if isinstance(value, dict) else f", got {value!r}"
+    return ConfigError(key, f"{err['msg'][0].lower()}{err['msg'][1:]}{got}")

@@ -9,7 +9,6 @@ this package stays a leaf that imports nothing else of the suite.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ import pydantic
 import yaml
 from pydantic import BaseModel
 
-from replication.config.errors import ConfigError
+from replication.config.errors import ConfigError, from_validation_error, unknown_key_message
 from replication.config.rules import check_invariants
 from replication.config.sections import RunConfig
 
@@ -85,15 +84,10 @@ def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     return keys
 
 
-def _unknown_key_message(key: str) -> str:
-    close = difflib.get_close_matches(key, _known_keys(RunConfig), n=1)
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    return f"unknown key{hint}"
-
-
 def _apply_override(raw: dict[str, Any], key: str, value: Any) -> None:
-    if key not in _known_keys(RunConfig):
-        raise ConfigError(key, _unknown_key_message(key), "--set")
+    known = _known_keys(RunConfig)
+    if key not in known:
+        raise ConfigError(key, unknown_key_message(key, known), "--set")
     section, name = key.split(".", 1)
     node = raw.setdefault(section, {})
     if not isinstance(node, dict):
@@ -101,25 +95,12 @@ def _apply_override(raw: dict[str, Any], key: str, value: Any) -> None:
     node[name] = value
 
 
-def _describe_error(err: dict[str, Any]) -> ConfigError:
-    loc = err["loc"]
-    if err["type"] == "missing" and loc and isinstance(loc[-1], int):
-        # A short list: name the list, not the index pydantic found empty.
-        return ConfigError(".".join(str(p) for p in loc[:-1]), "too few values")
-    key = ".".join(str(p) for p in loc)
-    if err["type"] == "extra_forbidden":
-        return ConfigError(key, _unknown_key_message(key))
-    value = err.get("input")
-    got = "" if isinstance(value, dict) else f", got {value!r}"
-    return ConfigError(key, f"{err['msg'][0].lower()}{err['msg'][1:]}{got}")
-
-
 def validate_config(raw: dict[str, Any]) -> RunConfig:
     """Build a :class:`RunConfig` from a nested dict, raising the first problem as ConfigError."""
     try:
         cfg = RunConfig.model_validate(raw)
     except pydantic.ValidationError as err:
-        raise _describe_error(err.errors()[0]) from None
+        raise from_validation_error(err.errors()[0], _known_keys(RunConfig)) from None
     check_invariants(cfg)
     return cfg
 
