@@ -126,3 +126,15 @@ def test_module_entry_point(good_dataset):
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines()[-1] == "4 videos, 0 bad"
     assert "100%" in result.stderr  # the progress bar
+
+
+def test_a_folder_without_class_folders_is_one_line_naming_what_it_holds(tmp_path, capsys):
+    """A data set root (annotations beside a videos/ tree) is not a class-folder data set."""
+    (tmp_path / "videos" / "train").mkdir(parents=True)
+    for name in ("train.csv", "val.csv", "classes.json"):
+        (tmp_path / name).write_text("path,label\n")
+    code, out, err = run_check(capsys, tmp_path)
+    assert code == 2 and out == []
+    assert len(err) == 1 and err[0].startswith(f"error: {tmp_path}: no class sub-folders")
+    assert "train.csv" in err[0] and "videos/" in err[0]
+    assert f"pass an annotation file instead, e.g. {tmp_path / 'train.csv'}" in err[0]
