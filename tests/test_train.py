@@ -8,6 +8,7 @@ import pytest
 from shared import CLASSES, VAL_PER_CLASS
 
 from replication.engine.loop import train
+from replication.io import RunPaths
 from replication.io import events as ev
 from replication.schedule import build_schedule
 
@@ -89,3 +90,76 @@ def test_finished_run_is_not_trained_again(tiny_config, tmp_path):
         (tmp_path / "run" / "summary.json").read_text()
     ) == first  # fmt: skip
     assert (tmp_path / "run" / "events.jsonl").stat().st_size == size
+
+
+class StopAt:
+    """``stop_requested`` for train(): True from the ``after``-th call of ``module.name`` on."""
+
+    def __init__(self, monkeypatch, module, name: str, after: int = 1) -> None:
+        self.armed, original, calls = False, getattr(module, name), []
+
+        def hook(*args, **kwargs):
+            calls.append(name)
+            self.armed = self.armed or len(calls) >= after
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, hook)
+
+    def __call__(self) -> bool:
+        return self.armed
+
+
+def test_a_stop_anywhere_resumes_to_identical_results(tiny_config, tmp_path, monkeypatch):
+    """Asked to stop while the frame cache is built, while FLOPs are counted, in precise BN, in
+    an evaluation and in the final test, one after the other: every attempt hands back, and
+    the run ends exactly as an uninterrupted one, with every epoch logged once."""
+    import replication.data.frames as frames
+    import replication.engine.epoch_end as epoch_end
+    import replication.engine.loop as loop
+    import replication.engine.setup as setup
+
+    reference = train(tiny_config(), tmp_path / "reference", progress=False)
+    cfg = tiny_config(f"data.cache_dir={tmp_path / 'fresh_cache'}")  # the first try builds it
+    points = [
+        (frames, "read_video", 5),  # the 5th video decoded into the cache
+        (setup, "clip_gflops", 2),  # the 2nd shape's FLOPs
+        (epoch_end, "precise_bn", 1),  # the first precise-BN pass
+        (epoch_end, "evaluate", 2),  # the second evaluation during training
+        (loop, "final_test", 1),  # the final multi-view test
+    ]
+    run = tmp_path / "run"
+    for module, name, after in points:
+        with monkeypatch.context() as patch:
+            stop = StopAt(patch, module, name, after)
+            assert train(cfg, run, stop_requested=stop, progress=False) is None, name
+            assert stop.armed, name
+    resumed = train(cfg, run, progress=False)
+    assert resumed["metrics"] == reference["metrics"] and resumed["steps"] == reference["steps"]
+    log, reference_log = (ev.read_events(p / "events.jsonl") for p in (run, tmp_path / "reference"))
+    epochs = [e["epoch"] for e in log if e["event"] == ev.EPOCH]
+    assert epochs == list(range(build_schedule(cfg).max_epoch))  # each epoch once
+    for kind, fields in ((ev.TRAIN, ("step", "loss")), (ev.EPOCH, ("loss", "clips"))):
+        mine, theirs = ([[e[f] for f in fields] for e in x if e["event"] == kind]
+                        for x in (log, reference_log))  # fmt: skip
+        assert mine == theirs, kind
+    starts = [e for e in log if e["event"] == ev.RUN_START]
+    assert len(starts) == 5  # the first attempt stopped before opening the log
+
+
+def test_an_unreadable_newest_checkpoint_is_named_and_the_one_before_used(
+    tiny_config, tmp_path, capsys
+):
+    cfg = tiny_config()
+    reference = train(cfg, tmp_path / "reference", progress=False)
+    run = tmp_path / "run"
+    for stop_at in (3, 9):  # two mid-epoch checkpoints
+        calls = iter(range(10**6))
+        assert train(cfg, run, should_stop=lambda c=calls, n=stop_at: next(c) == n,
+                     progress=False) is None  # fmt: skip
+    newest = RunPaths(run).latest_checkpoint()
+    newest.write_bytes(b"not a checkpoint")
+    resumed = train(cfg, run, progress=False)
+    assert f"warning: {newest}: unreadable checkpoint, skipped" in capsys.readouterr().err
+    assert resumed["metrics"] == reference["metrics"] and resumed["steps"] == reference["steps"]
+    epochs = [e["epoch"] for e in ev.read_events(run / "events.jsonl") if e["event"] == ev.EPOCH]
+    assert epochs == list(range(build_schedule(cfg).max_epoch))

@@ -7,6 +7,7 @@ the checks build data the same way.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -40,9 +41,17 @@ def cache_short_side(cfg: RunConfig) -> int:
 
 
 def frame_source(
-    cfg: RunConfig, table: VideoTable, split: Split, progress: bool = True, cache: str | None = None
+    cfg: RunConfig,
+    table: VideoTable,
+    split: Split,
+    progress: bool = True,
+    cache: str | None = None,
+    poll: Callable[[], None] | None = None,
 ) -> FrameSource:
-    """The decoded-frame cache when configured (or when it fits, for 'auto'), else the files."""
+    """The decoded-frame cache when configured (or when it fits, for 'auto'), else the files.
+
+    ``poll`` is called between videos while a cache is built; what it raises aborts the build.
+    """
     mode = cache or cfg.data.cache
     short = cache_short_side(cfg)
     if mode == "auto":
@@ -53,7 +62,7 @@ def frame_source(
     root = Path(cfg.data.cache_dir) if cfg.data.cache_dir else _default_cache_root(cfg, split)
     if progress:
         print(f"frame cache: {root / split}", file=sys.stderr)
-    return FrameCache.build(table.records, root / split, short, progress=progress)
+    return FrameCache.build(table.records, root / split, short, progress=progress, poll=poll)
 
 
 def _default_cache_root(cfg: RunConfig, split: Split) -> Path:
@@ -69,6 +78,7 @@ def build_dataset(
     views: tuple[int, int] = (1, 1),
     progress: bool = True,
     cache: str | None = None,
+    poll: Callable[[], None] | None = None,
 ) -> ClipDataset:
     """A training (``split='train'``) or evaluation clip data set for ``cfg``.
 
@@ -76,7 +86,7 @@ def build_dataset(
     crop, with ``views`` = (temporal clips, spatial crops) per video.
     """
     table = load_split(cfg, split)
-    source = frame_source(cfg, table, split, progress=progress, cache=cache)
+    source = frame_source(cfg, table, split, progress=progress, cache=cache, poll=poll)
     d = cfg.data
     eval_grid = Grid(d.num_frames, d.test_crop_size, d.sampling_rate, d.sampling_rate,
                      d.test_crop_size, d.test_crop_size)  # fmt: skip

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -105,12 +105,19 @@ class FrameCache:
 
     @classmethod
     def build(
-        cls, records: Sequence[Segment], directory: Path, short_side: int, progress: bool = True
+        cls,
+        records: Sequence[Segment],
+        directory: Path,
+        short_side: int,
+        progress: bool = True,
+        poll: Callable[[], None] | None = None,
     ) -> FrameCache:
         """Decode every video once into ``directory`` (reused when its key still matches).
 
         Bad videos are recorded with their reason, not skipped, so the loader reports them.
         The index is written last and atomically: an interrupted build leaves no valid cache.
+        ``poll`` is called before every video; whatever it raises aborts the build (a preempted
+        job stops here rather than decoding a whole data set first).
         """
         directory = Path(directory)
         key = cls.key(records, short_side)
@@ -122,6 +129,8 @@ class FrameCache:
             for r in tqdm(
                 records, desc="decoding into frame cache", unit="video", disable=not progress
             ):
+                if poll is not None:
+                    poll()
                 try:
                     frames = read_video(r.path, r.start_s, r.end_s, short_side)[0]
                 except VideoError as err:

@@ -16,6 +16,7 @@ from replication.engine.evaluate import evaluate
 from replication.engine.network import to_device
 from replication.engine.setup import Run
 from replication.engine.state import TrainState
+from replication.engine.stop import StopRequested
 from replication.io import events as ev
 from replication.io.atomic import atomic_write_json
 from replication.model import aggregate_sub_bn_stats, normal_state_dict, precise_bn
@@ -31,7 +32,9 @@ def recompute_bn_stats(run: Run, plan: EpochPlan, full_grid: int, iterations: in
             run.train_set, plan, full_grid, count,
             seed=train.seed, rank=run.rank, world_size=run.world_size,
         )  # fmt: skip
-        precise_bn(run.net.model, (to_device(b["video"], run.net.device) for b in batches), count)
+        # A stop between batches aborts the pass and leaves the statistics as they were.
+        videos = (to_device(b["video"], run.net.device) for b in run.stopper.polled(batches))
+        precise_bn(run.net.model, videos, count)
     aggregate_sub_bn_stats(run.net.model)
 
 
@@ -42,9 +45,10 @@ def evaluate_views(run: Run, views: tuple[int, int]) -> dict[str, float]:
     loader = build_eval_loader(run.val_set, per_process, run.settings, run.rank, run.world_size)
     run.net.broadcast_buffers()  # every rank evaluates rank 0's model (the one it checkpoints)
     run.net.model.eval()
-    metrics = evaluate(run.net.predict, loader, run.val_set.multi_label)
-    run.net.model.train()
-    return metrics
+    try:
+        return evaluate(run.net.predict, run.stopper.polled(loader), run.val_set.multi_label)
+    finally:
+        run.net.model.train()
 
 
 def write_checkpoint(run: Run, state: TrainState, wall_s: float) -> None:
@@ -60,6 +64,7 @@ def write_checkpoint(run: Run, state: TrainState, wall_s: float) -> None:
         ev.CHECKPOINT, epoch=state.epoch, step=state.step, path=str(path), batch=state.batch
     )
     state.wall_s, state.events_offset = wall_s, run.log.offset()
+    run.saved_at = state.position
     net = run.net
     checkpoint = Checkpoint(
         state=state,
@@ -73,27 +78,35 @@ def write_checkpoint(run: Run, state: TrainState, wall_s: float) -> None:
 
 
 def finish_epoch(
-    run: Run, plan: EpochPlan, state: TrainState, iterations: int, loop_s: float, full_grid: int
+    run: Run, plan: EpochPlan, state: TrainState, iterations: int, full_grid: int
 ) -> None:
-    """Statistics, the ``epoch`` event, evaluation and checkpoint as the schedule says."""
-    stats_start = time.perf_counter()
-    if plan.eval or plan.checkpoint:
-        recompute_bn_stats(run, plan, full_grid, iterations)
-    wall = run.wall_s()
-    losses = state.epoch_losses
-    run.log.write(
-        ev.EPOCH,
-        epoch=plan.epoch,
-        step=state.step,
-        loss=ev.finite(sum(losses) / max(len(losses), 1)),
-        wall_s=wall,
-        clips=state.epoch_clips,
-        epoch_s=loop_s,
-        stats_s=time.perf_counter() - stats_start,
-    )
-    if plan.eval:
-        metrics = evaluate_views(run, (1, 1))
-        run.log.write(ev.EVAL, epoch=plan.epoch, step=state.step, metrics=metrics, wall_s=wall)
+    """Statistics, the ``epoch`` event, evaluation and checkpoint as the schedule says.
+
+    A stop inside (precise BN, evaluation) drops this epoch's ``epoch`` event again and leaves
+    ``state`` at the epoch's last batch: a resumed run redoes exactly this work.
+    """
+    stats_start, mark = time.perf_counter(), run.log.offset()
+    try:
+        if plan.eval or plan.checkpoint:
+            recompute_bn_stats(run, plan, full_grid, iterations)
+        wall = run.wall_s()
+        losses = state.epoch_losses
+        run.log.write(
+            ev.EPOCH,
+            epoch=plan.epoch,
+            step=state.step,
+            loss=ev.finite(sum(losses) / max(len(losses), 1)),
+            wall_s=wall,
+            clips=state.epoch_clips,
+            epoch_s=state.epoch_loop_s,
+            stats_s=time.perf_counter() - stats_start,
+        )
+        if plan.eval:
+            metrics = evaluate_views(run, (1, 1))
+            run.log.write(ev.EVAL, epoch=plan.epoch, step=state.step, metrics=metrics, wall_s=wall)
+    except StopRequested:
+        run.log.cut(mark)
+        raise
     state.next_epoch()
     if plan.checkpoint:
         write_checkpoint(run, state, wall)

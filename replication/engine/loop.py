@@ -27,6 +27,7 @@ from replication.engine.epoch_end import final_test, finish_epoch, write_checkpo
 from replication.engine.network import Step, clip_gflops, same_grid_on_every_rank
 from replication.engine.setup import Run, count_flops, resume, set_up, start_log, train_loader
 from replication.engine.state import TrainState
+from replication.engine.stop import Stopper, StopRequested, never
 from replication.io import events as ev
 from replication.io.run_paths import RunPaths
 from replication.model import set_bn_mode
@@ -39,7 +40,8 @@ def train(
     *,
     rank: int = 0,
     world_size: int = 1,
-    should_stop: Callable[[], bool] = lambda: False,
+    should_stop: Callable[[], bool] = never,
+    stop_requested: Callable[[], bool] = never,
     progress: bool = True,
     cpus: int | None = None,
 ) -> dict[str, Any] | None:
@@ -47,63 +49,75 @@ def train(
 
     A finished run (``summary.json`` present) returns its summary without training again. With
     several processes, the caller has initialised ``torch.distributed``; every rank calls this,
-    and ``should_stop`` must answer the same on every rank at the same iteration.
-    ``cpus`` is this process's share of cores (a SLURM task's ``cpus_per_task``); None: every
-    core the process may run on. The loader workers get theirs first, torch threads the rest.
+    and ``should_stop`` (asked after every iteration) must answer the same on every rank at the
+    same iteration. ``stop_requested`` says whether this process was asked to stop, and is asked
+    everywhere else (cache build, FLOP counting, precise BN, evaluation); see
+    :mod:`replication.engine.stop`. ``cpus`` is this process's share of cores (a SLURM task's
+    ``cpus_per_task``); None: every core it may run on. Loader workers get theirs first.
     """
     paths = RunPaths(Path(run_dir))
     if paths.summary.is_file():
         return json.loads(paths.summary.read_text())
     # ---- set-up: schedule, model, optimizer, data; then resume and open the event log
-    run = set_up(cfg, paths, rank, world_size, progress, cpus)
+    stopper = Stopper(should_stop, stop_requested)
+    try:
+        run = set_up(cfg, paths, rank, world_size, progress, cpus, stopper)
+    except StopRequested:
+        return None  # nothing trained in this job yet: the newest checkpoint on disk stands
     state, resumed_from = resume(run)
     start_log(run, state, resumed_from)
-    count_flops(run, state.epoch)  # before the clock starts (set_up's trace is not training)
-    schedule, d = run.schedule, cfg.data
-    loader, grid_ids = train_loader(run, state)  # one for the whole run; workers persist
-    batches, key, first_epoch = iter(loader), None, state.epoch
+    try:
+        count_flops(run, state.epoch)  # before the clock starts (tracing is not training)
+        schedule, d = run.schedule, cfg.data
+        loader, grid_ids = train_loader(run, state)  # one for the whole run; workers persist
+        batches, key, first_epoch = iter(loader), None, state.epoch
+        for epoch in range(first_epoch, schedule.max_epoch):
+            plan = schedule.epochs[epoch]
+            grids = grid_ids[epoch - first_epoch]  # run-wide ids of this epoch's grids
+            # ---- long-cycle phase change: BN mode in place; the requests switch grids
+            if loader_key(plan, d.sampling_rate, d.train_jitter_scales[1]) != key:
+                key = loader_key(plan, d.sampling_rate, d.train_jitter_scales[1])
+                switch_phase(run, plan)
+            iters = loader.batch_sampler.iterations(epoch)
+            run.net.model.train()
+            epoch_start, loop_before, tick = time.perf_counter(), state.epoch_loop_s, None
+            with epoch_bar(run, epoch, iters, state.batch, progress) as bar:
+                for it in range(state.batch, iters):
+                    stopper.poll()  # e.g. asked while the previous step or the loader ran
+                    batch = next(batches)
+                    bar.update()
+                    data_time = time.perf_counter() - (tick or epoch_start)
+                    lr = schedule.lr_at(epoch + it / iters)
+                    for group in run.optimizer.param_groups:
+                        group["lr"] = lr
+                    out = run.net.step(batch, run.optimizer)  # forward, backward, step
+                    run.manifest.update(batch["bad"])
+                    gflops = 3 * out.batch_size * world_size * clip_gflops(run.net, out.shape)
+                    state.count_step(out.loss, out.batch_size, gflops)
+                    state.batch, tick = it + 1, time.perf_counter()
+                    state.epoch_loop_s = loop_before + tick - epoch_start
+                    if state.step % cfg.train.log_period == 0:
+                        log_step(run, state, out, lr, data_time, grids.index(out.grid))
+                    if not math.isfinite(out.loss):
+                        raise FloatingPointError(f"loss is {out.loss} at epoch {epoch}, it {it}")
+                    if stopper.at_iteration():  # preemption or time limit: hand back now
+                        raise StopRequested
+                    tick = time.perf_counter()
+            # ---- end of epoch: statistics, evaluation and checkpoint as the schedule says
+            finish_epoch(run, plan, state, iters, full_grid=grids[-1])
+        # ---- final multi-view test at the base shape
+        return final_test(run, state)
+    except StopRequested:  # save the position reached (if it moved) and hand back
+        if state.position != run.saved_at:
+            write_checkpoint(run, state, run.wall_s())
+        run.log.close()
+        return None
 
-    for epoch in range(first_epoch, schedule.max_epoch):
-        plan = schedule.epochs[epoch]
-        grids = grid_ids[epoch - first_epoch]  # run-wide ids of this epoch's grids
-        # ---- long-cycle phase change: BN mode in place; the loader's requests switch grids
-        if loader_key(plan, d.sampling_rate, d.train_jitter_scales[1]) != key:
-            key = loader_key(plan, d.sampling_rate, d.train_jitter_scales[1])
-            switch_phase(run, plan)
-        iters = loader.batch_sampler.iterations(epoch)
-        run.net.model.train()
-        epoch_start, tick = time.perf_counter(), time.perf_counter()
-        bar = tqdm(total=iters, initial=state.batch, desc=f"epoch {epoch}/{schedule.max_epoch}",
-                   unit="it", leave=False, disable=not (progress and rank == 0))  # fmt: skip
-        for it in range(state.batch, iters):
-            batch = next(batches)
-            bar.update()
-            data_time = time.perf_counter() - tick
-            lr = schedule.lr_at(epoch + it / iters)
-            for group in run.optimizer.param_groups:
-                group["lr"] = lr
-            out = run.net.step(batch, run.optimizer)  # forward, loss, backward, optimizer step
-            run.manifest.update(batch["bad"])
-            gflops = 3 * out.batch_size * world_size * clip_gflops(run.net, out.shape)
-            state.count_step(out.loss, out.batch_size, gflops)
-            state.batch = it + 1
-            if state.step % cfg.train.log_period == 0:
-                log_step(run, state, out, lr, data_time, grids.index(out.grid))
-            if not math.isfinite(out.loss):
-                raise FloatingPointError(f"loss is {out.loss} at epoch {epoch}, iteration {it}")
-            if should_stop():  # preemption or time limit: checkpoint mid-epoch and hand back
-                write_checkpoint(run, state, run.wall_s())
-                bar.close()
-                run.log.close()
-                return None
-            tick = time.perf_counter()
-        bar.close()
-        # ---- end of epoch: statistics, evaluation and checkpoint as the schedule says
-        loop_s = time.perf_counter() - epoch_start  # the training iterations alone
-        finish_epoch(run, plan, state, iters, loop_s, full_grid=grids[-1])
 
-    # ---- final multi-view test at the base shape
-    return final_test(run, state)
+def epoch_bar(run: Run, epoch: int, iterations: int, done: int, progress: bool) -> tqdm:
+    """The progress bar of one epoch (rank 0, when progress is on)."""
+    return tqdm(total=iterations, initial=done, desc=f"epoch {epoch}/{run.schedule.max_epoch}",
+                unit="it", leave=False, disable=not (progress and run.rank == 0))  # fmt: skip
 
 
 def switch_phase(run: Run, plan: EpochPlan) -> None:

@@ -8,6 +8,7 @@ log. Kept apart from the loop so that :func:`replication.engine.loop.train` read
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from replication.engine.checkpoint import Checkpoint, load_checkpoint, set_rng_s
 from replication.engine.network import Network, build_network, clip_gflops
 from replication.engine.provenance import run_metadata
 from replication.engine.state import TrainState
+from replication.engine.stop import Stopper
 from replication.io import events as ev
 from replication.io.atomic import atomic_write_json
 from replication.io.run_paths import RunPaths
@@ -45,9 +47,11 @@ class Run:
     val_set: ClipDataset
     settings: LoaderSettings
     manifest: BadVideoManifest
+    stopper: Stopper = field(default_factory=Stopper)
     log: ev.EventWriter | None = None  # opened by start_log, after resume cut it back
     wall_before: float = 0.0  # wall-clock of earlier job runs, seconds
     started: float = field(default_factory=time.perf_counter)
+    saved_at: tuple[int, int] | None = None  # position of the newest checkpoint on disk
 
     def wall_s(self) -> float:
         """Wall-clock of the whole run so far, earlier job runs included."""
@@ -80,17 +84,28 @@ def _loader_settings(cfg: RunConfig, device: torch.device, cpus: int | None) -> 
 
 
 def set_up(
-    cfg: RunConfig, paths: RunPaths, rank: int, world_size: int, progress: bool, cpus: int | None
+    cfg: RunConfig,
+    paths: RunPaths,
+    rank: int,
+    world_size: int,
+    progress: bool,
+    cpus: int | None,
+    stopper: Stopper,
 ) -> Run:
-    """Schedule, seeded model and optimizer, data sets and loader settings of a fresh start."""
+    """Schedule, seeded model and optimizer, data sets and loader settings of a fresh start.
+
+    Raises:
+        StopRequested: when asked to stop while the frame cache is built.
+    """
     schedule = build_schedule(cfg)
     device = pick_device(rank)
     torch.manual_seed(cfg.train.seed)
     torch.use_deterministic_algorithms(cfg.train.deterministic, warn_only=True)
-    train_set = build_dataset(cfg, "train", slowfast_alpha=None, progress=progress and rank == 0)
+    shown = progress and rank == 0
+    train_set = build_dataset(cfg, "train", progress=shown, poll=stopper.poll)
     net = build_network(cfg, train_set.num_classes, train_set.multi_label, device)
     train_set.slowfast_alpha = net.alpha
-    val_set = build_dataset(cfg, "val", slowfast_alpha=net.alpha, progress=False)
+    val_set = build_dataset(cfg, "val", slowfast_alpha=net.alpha, progress=False, poll=stopper.poll)
     solver = cfg.solver
     optimizer = torch.optim.SGD(
         net.model.parameters(),
@@ -102,7 +117,7 @@ def set_up(
     settings = _loader_settings(cfg, device, cpus)
     manifest = BadVideoManifest(paths.bad_videos)
     return Run(cfg, paths, schedule, rank, world_size, net, optimizer, train_set, val_set,
-               settings, manifest)  # fmt: skip
+               settings, manifest, stopper)  # fmt: skip
 
 
 def _load_model(net: Network, saved: Checkpoint, plan: EpochPlan, world_size: int) -> None:
@@ -114,17 +129,33 @@ def _load_model(net: Network, saved: Checkpoint, plan: EpochPlan, world_size: in
         load_normal_state_dict(net.model, saved.model)
 
 
+def _newest_readable(paths: RunPaths) -> tuple[Checkpoint, Path] | None:
+    """The most advanced checkpoint that loads; an unreadable one is named and skipped.
+
+    A checkpoint is written atomically, so a torn file should not happen; a damaged disk or a
+    file copied in by hand still should not end a run that has an older good checkpoint.
+    """
+    for path in paths.checkpoints_newest_first():
+        try:
+            return load_checkpoint(path), path
+        except Exception as err:  # torch.load raises many types for a damaged file
+            reason = " ".join(str(err).split())[:200] or type(err).__name__
+            print(f"warning: {path}: unreadable checkpoint, skipped ({reason})", file=sys.stderr)
+    return None
+
+
 def resume(run: Run) -> tuple[TrainState, Path | None]:
     """The state to continue from: the newest checkpoint's (restored into the run), or a new one.
 
     Rank 0 cuts the event log back to the checkpoint's offset (it is the log's only writer;
     another rank could cut rank 0's first new lines).
     """
-    path = run.paths.latest_checkpoint() if run.cfg.train.auto_resume else None
-    if path is None:
+    found = _newest_readable(run.paths) if run.cfg.train.auto_resume else None
+    if found is None:
         return TrainState(), None
-    saved = load_checkpoint(path)
+    saved, path = found
     state = saved.state
+    run.saved_at = state.position
     plan = run.schedule.epochs[min(state.epoch, run.schedule.max_epoch - 1)]
     _load_model(run.net, saved, plan, run.world_size)
     run.optimizer.load_state_dict(saved.optimizer)
@@ -160,6 +191,7 @@ def count_flops(run: Run, first_epoch: int) -> None:
     """
     epochs = run.schedule.epochs[first_epoch:]
     for shape in dict.fromkeys(s for plan in epochs for s in plan.shapes):
+        run.stopper.poll()
         clip_gflops(run.net, shape)
     run.started = time.perf_counter()
 

@@ -23,6 +23,7 @@ class TrainState:
     train_gflops: float = 0.0  # training GFLOPs so far (forward + backward = 3x forward)
     epoch_losses: list[float] = field(default_factory=list)  # the current epoch's losses so far
     epoch_clips: int = 0  # clips of the current epoch so far (this process's, as logged)
+    epoch_loop_s: float = 0.0  # the current epoch's iterations so far, seconds (its epoch_s)
     events_offset: int = 0  # size of the event log when the checkpoint was written, bytes
 
     def count_step(self, loss: float, clips: int, gflops: float) -> None:
@@ -35,4 +36,9 @@ class TrainState:
     def next_epoch(self) -> None:
         """Move to the start of the following epoch."""
         self.epoch, self.batch = self.epoch + 1, 0
-        self.epoch_losses, self.epoch_clips = [], 0
+        self.epoch_losses, self.epoch_clips, self.epoch_loop_s = [], 0, 0.0
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(epoch, batch): where training continues; a checkpoint is new when this moved."""
+        return self.epoch, self.batch

@@ -72,6 +72,13 @@ class EventWriter:
         """Current size of the log in bytes (stored in checkpoints for exact resume)."""
         return self._file.tell() if self._file is not None else 0
 
+    def cut(self, offset: int) -> None:
+        """Drop everything written after ``offset`` (events of work a stop abandoned)."""
+        if self._file is not None and self._file.tell() > offset:
+            self._file.flush()
+            self._file.truncate(offset)
+            self._file.seek(offset)
+
     def write(self, event: str, **fields: Any) -> dict[str, Any]:
         """Validate and append one event; returns the record written."""
         if event not in REQUIRED:

@@ -88,8 +88,13 @@ class RunPaths:
         >>> paths.latest_checkpoint().name
         'checkpoint_epoch00003_iter0000040.pt'
         """
+        newest = self.checkpoints_newest_first()
+        return newest[0] if newest else None
+
+    def checkpoints_newest_first(self) -> list[Path]:
+        """Every checkpoint, the most advanced first (resume falls back along this list)."""
         if not self.checkpoints.is_dir():
-            return None
+            return []
         found = [(pos, p) for p in self.checkpoints.glob("checkpoint_epoch*.pt")
                  if (pos := checkpoint_position(p)) is not None]  # fmt: skip
-        return max(found)[1] if found else None
+        return [path for _, path in sorted(found, reverse=True)]
