@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ import yaml
 from shared import ROOT, TEST_MULTIGRID, require_cluster, skip_module_without_cluster
 
 from replication.cluster.jobs import submit, wait_for
-from replication.cluster.profile import SlurmProfile, load_profile
+from replication.cluster.profile import load_profile
 from replication.io import events as ev
 from replication.schedule import build_schedule
 
@@ -78,82 +79,147 @@ def wait_until(condition, timeout_s: float, what: str) -> None:
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="module")
-def runs(tiny_config, tmp_path_factory):
-    """A reference run through the CLI (as Snakemake calls it) and, beside it on the node, the
-    same training submitted to be preempted. Both start at once; the tests then look at them."""
-    require_cluster()
-    root = tmp_path_factory.mktemp("launch_slurm")
-    cfg = tiny_config(*LONGER)
-    config = write(root / "exp.yaml", yaml.safe_dump(cfg.to_dict()))
-    profile = write(root / "one_core.yaml", ONE_CORE)
-    reference, preempted = root / "reference", root / "preempted"
-    out, err = open(root / "cli.out", "w+"), open(root / "cli.err", "w+")  # noqa: SIM115
-    command = [sys.executable, "-m", "replication", "launch", config, "--run-dir", str(reference),
-               "--cluster", "slurm", "--slurm", profile]  # fmt: skip
-    cli = subprocess.Popen(command, stdout=out, stderr=err, text=True, env=run_env())
-    # Its own frame cache: the two jobs start together, and need not build one cache at once.
-    own_cache = f"data.cache_dir={root / 'preempted_cache'}"
-    job = submit(tiny_config(*LONGER, own_cache), preempted, "slurm", load_profile(profile))
-    yield {"cli": cli, "command": command, "out": out, "err": err, "job": job, "cfg": cfg,
-           "reference": reference, "preempted": preempted}  # fmt: skip
-    if cli.poll() is None:
-        cli.terminate()  # the command cancels its job on SIGTERM
-        cli.wait(timeout=60)
-    if not job.done():
-        job.cancel(check=False)
-    out.close()
-    err.close()
+class Launched:
+    """``python -m replication launch`` running in the background, as Snakemake runs it."""
+
+    def __init__(self, config: str, run_dir: Path, profile: str) -> None:
+        self.run_dir, self.command = run_dir, [
+            sys.executable, "-m", "replication", "launch", config, "--run-dir", str(run_dir),
+            "--cluster", "slurm", "--slurm", profile,
+        ]  # fmt: skip
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.out = open(run_dir.parent / f"{run_dir.name}.out", "w+")  # noqa: SIM115
+        self.err = open(run_dir.parent / f"{run_dir.name}.err", "w+")  # noqa: SIM115
+        self.proc = subprocess.Popen(self.command, stdout=self.out, stderr=self.err, text=True,
+                                     env=run_env())  # fmt: skip
+
+    def result(self) -> tuple[int, str, str]:
+        """Wait for the command; its exit code, stdout and stderr."""
+        try:
+            code = self.proc.wait(timeout=JOB_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"launch did not return within {JOB_TIMEOUT_S} s", pytrace=False)
+        self.out.seek(0)
+        self.err.seek(0)
+        return code, self.out.read(), self.err.read()
+
+    def close(self) -> None:
+        """Stop the command if a test failed (it cancels its job on SIGTERM)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=60)
+        cancel_jobs(self.run_dir)
+        self.out.close()
+        self.err.close()
 
 
-def cli_result(runs) -> tuple[int, str, str]:
-    """Wait for the reference command; returns its exit code, stdout and stderr."""
-    try:
-        code = runs["cli"].wait(timeout=JOB_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"launch did not return within {JOB_TIMEOUT_S} s", pytrace=False)
-    runs["out"].seek(0)
-    runs["err"].seek(0)
-    return code, runs["out"].read(), runs["err"].read()
+def rank0_log(run_dir: Path, job_id: str) -> str:
+    path = run_dir / "submitit" / f"{job_id}_0_log.err"
+    return path.read_text() if path.is_file() else ""
 
 
-def test_preempted_job_checkpoints_requeues_and_ends_like_an_uninterrupted_one(runs):
-    job, run = runs["job"], runs["preempted"]
-    wait_until(
-        lambda: (run / "events.jsonl").is_file() and of(read_log(run), ev.TRAIN),
-        JOB_TIMEOUT_S,
-        f"job {job.job_id} to start training",
-    )
-    # What SLURM sends before a time limit or on preemption (submitit's own _interrupt does this).
-    subprocess.run(["scancel", "--signal=USR2", job.job_id], check=True, timeout=30)
-    outcome = wait_for(job, timeout_s=JOB_TIMEOUT_S)
-    assert outcome.summary is not None, f"{outcome.error} (log: {outcome.log})"
-    code, _, err = cli_result(runs)
-    assert code == 0, err
-    reference = json.loads((runs["reference"] / "summary.json").read_text())
-    assert outcome.summary["metrics"] == reference["metrics"]
-    assert outcome.summary["steps"] == reference["steps"]
+def trained_since(run_dir: Path, since: float) -> bool:
+    """Whether the run has logged a training step after ``since`` (Unix time)."""
+    path = run_dir / "events.jsonl"
+    return path.is_file() and any(e["time_s"] > since for e in of(read_log(run_dir), ev.TRAIN))
 
-    log, ref_log = read_log(run), read_log(runs["reference"])
-    starts = of(log, ev.RUN_START)
-    assert [s["resumed"] for s in starts] == [False, True]  # one restart, visible in the log
-    assert "_iter" in starts[1]["resumed_from"]  # from the checkpoint USR2 had written mid-epoch
-    rank0_log = (run / "submitit" / f"{job.job_id}_0_log.err").read_text()
-    assert "USR2: stopping at the next iteration" in rank0_log
-    assert "checkpoint written; requeueing" in rank0_log and "restarts 1" in rank0_log
-    # Nothing missing, nothing twice, and every step exactly as in the uninterrupted run.
+
+def preempt(run_dir: Path, seed: int) -> str:
+    """USR2 at seeded random moments of three successive job runs, then twice at once.
+
+    Each single signal goes 0-4 s after a job run has started (its ``restarts N`` line): during
+    set-up (frame cache, model, FLOP counting), the first iterations after a restart, or
+    training. The double one goes once the fourth run trains: its second signal lands while
+    the first waits for the checkpoint. Returns the job id.
+    """
+    wait_until(lambda: job_ids(run_dir), JOB_TIMEOUT_S, f"a job in {run_dir}")
+    (job_id,) = job_ids(run_dir)
+    rng = random.Random(seed)
+    for attempt in range(4):
+        wait_until(lambda n=attempt: f"restarts {n};" in rank0_log(run_dir, job_id),
+                   JOB_TIMEOUT_S, f"run {attempt} of job {job_id}")  # fmt: skip
+        if attempt < 3:
+            time.sleep(rng.uniform(0.0, 4.0))
+            signals = 1
+        else:
+            began = time.time()
+            wait_until(lambda t=began: trained_since(run_dir, t), JOB_TIMEOUT_S, "training")
+            signals = 2
+        for _ in range(signals):
+            subprocess.run(["scancel", "--signal=USR2", job_id], check=True, timeout=30)
+    return job_id
+
+
+def sacct_states(job_id: str) -> list[str]:
+    """Every run of the job as accounting recorded it (``-D``: requeued runs too)."""
+    done = subprocess.run(["sacct", "-j", job_id, "-D", "-X", "-n", "-P", "-o", "State"],
+                          capture_output=True, text=True, timeout=30, check=True)  # fmt: skip
+    return [line.split()[0] for line in done.stdout.splitlines() if line.strip()]
+
+
+def assert_like_the_reference(run: Path, reference: Path, cfg) -> None:
+    """Same steps, losses and metrics as the uninterrupted run; every epoch logged once."""
+    log, ref_log = read_log(run), read_log(reference)
+    summary, ref = (json.loads((d / "summary.json").read_text()) for d in (run, reference))
+    assert summary["metrics"] == ref["metrics"] and summary["steps"] == ref["steps"]
     epochs = [e["epoch"] for e in of(log, ev.EPOCH)]
-    assert epochs == list(range(build_schedule(runs["cfg"]).max_epoch))
+    assert epochs == list(range(build_schedule(cfg).max_epoch))
     steps = [(e["step"], e["loss"]) for e in of(log, ev.TRAIN)]
     assert steps == [(e["step"], e["loss"]) for e in of(ref_log, ev.TRAIN)]
     per_epoch = [[(e["loss"], e["clips"]) for e in of(x, ev.EPOCH)] for x in (log, ref_log)]
     assert per_epoch[0] == per_epoch[1]
 
 
+@pytest.fixture(scope="module")
+def runs(tiny_config, tmp_path_factory):
+    """A reference run and, beside it on the node, the same training to be preempted; both
+    through the CLI (as Snakemake calls it), both with a loader worker (SLURM signals every
+    process of a job, workers included). Both start at once; the tests then look at them."""
+    require_cluster()
+    root = tmp_path_factory.mktemp("launch_slurm")
+    cfg = tiny_config(*LONGER, "data.num_workers=1")
+    config = write(root / "exp.yaml", yaml.safe_dump(cfg.to_dict()))
+    profile = write(root / "one_core.yaml", ONE_CORE)
+    reference = Launched(config, root / "reference", profile)
+    # Its own frame cache: the two jobs start together, and need not build one cache at once.
+    own = write(
+        root / "own_cache.yaml",
+        yaml.safe_dump(
+            tiny_config(*LONGER, "data.num_workers=1", f"data.cache_dir={root / 'cache'}").to_dict()
+        ),
+    )
+    preempted = Launched(own, root / "preempted", profile)
+    yield {"reference": reference, "preempted": preempted, "cfg": cfg}
+    reference.close()
+    preempted.close()
+
+
+def test_preempted_job_requeues_once_per_preemption_and_ends_like_an_uninterrupted_one(runs):
+    launched, run = runs["preempted"], runs["preempted"].run_dir
+    job_id = preempt(run, seed=20261202)
+    code, out, err = launched.result()
+    assert code == 0, err  # launch waited through every requeue and reported the end
+    assert out.splitlines() == [
+        json.dumps(json.loads((run / "summary.json").read_text())["metrics"])
+    ]
+    assert "error" not in err and f"launch: job {job_id} is PENDING" in err
+    assert runs["reference"].result()[0] == 0
+    assert_like_the_reference(run, runs["reference"].run_dir, runs["cfg"])
+    # One requeue per preemption, the double signal included, by rank 0's main process alone.
+    assert sacct_states(job_id) == ["REQUEUED"] * 4 + ["COMPLETED"]
+    log = rank0_log(run, job_id)
+    acted = log.count("USR2: stopping at the next iteration") + log.count("USR2 before training")
+    assert acted == 4
+    assert "USR2 again: already stopping for a requeue; ignored" in log
+    assert "no checkpoint within" not in log and "restarts 4;" in log
+    starts = of(read_log(run), ev.RUN_START)
+    assert starts[0]["resumed"] is False and all(s["resumed"] for s in starts[1:])
+
+
 def test_cli_prints_job_logs_and_metrics_and_skips_a_finished_run(runs):
-    code, out, err = cli_result(runs)
+    code, out, err = runs["reference"].result()
     assert code == 0, err
-    reference = runs["reference"]
+    reference = runs["reference"].run_dir
     summary = json.loads((reference / "summary.json").read_text())
     assert out.splitlines() == [json.dumps(summary["metrics"])]
     (job_id,) = job_ids(reference)
@@ -161,22 +227,36 @@ def test_cli_prints_job_logs_and_metrics_and_skips_a_finished_run(runs):
     assert f"{reference}/submitit/{job_id}_0_log.out" in err
     assert f"launch: job {job_id} is RUNNING" in err
     # Again: no second job, the stored metrics at once.
-    again = launch_cli(runs["command"][4:], reference, 120)
+    again = launch_cli(runs["reference"].command[4:], reference, 120)
     assert again.returncode == 0, again.stderr
     assert again.stdout == out and "holds a finished run; nothing submitted" in again.stderr
     assert job_ids(reference) == [job_id]
 
 
-def test_two_task_ddp_job_trains_every_rank_on_the_same_grids(tiny_config, tmp_path):
+TWO_TASKS = ("train.num_gpus=2", "train.batch_size=4", "data.num_workers=1")
+
+
+@pytest.fixture(scope="module")
+def ddp(tiny_config, tmp_path_factory):
+    """A 2-task DDP training (gloo, one core and one loader worker per rank), uninterrupted."""
     require_cluster()
-    cfg = tiny_config("train.num_gpus=2", "train.batch_size=4")
-    profile = SlurmProfile.model_validate(yaml.safe_load(ONE_CORE) | {"tasks_per_node": 2})
-    run = tmp_path / "run"
+    root = tmp_path_factory.mktemp("ddp")
+    cfg = tiny_config(*LONGER, *TWO_TASKS)
+    profile = write(root / "two_tasks.yaml", ONE_CORE + "tasks_per_node: 2\n")
+    run = root / "reference"
     try:
-        outcome = wait_for(submit(cfg, run, "slurm", profile), timeout_s=JOB_TIMEOUT_S)
+        outcome = wait_for(
+            submit(cfg, run, "slurm", load_profile(profile)), timeout_s=JOB_TIMEOUT_S
+        )
     except BaseException:
         cancel_jobs(run)
         raise
+    yield {"cfg": cfg, "run": run, "outcome": outcome, "root": root, "profile": profile}
+    cancel_jobs(run)
+
+
+def test_two_task_ddp_job_trains_every_rank_on_the_same_grids(ddp):
+    cfg, run, outcome = ddp["cfg"], ddp["run"], ddp["outcome"]
     assert outcome.summary is not None, f"{outcome.error} (log: {outcome.log})"
     log = read_log(run)
     assert len(of(log, ev.RUN_START)) == 1  # rank 0 alone writes the log...
@@ -202,6 +282,24 @@ def test_two_task_ddp_job_trains_every_rank_on_the_same_grids(tiny_config, tmp_p
     assert outcome.summary["metrics"]["videos"] == 12
     rank1 = (run / "submitit" / f"{outcome.job_id}_1_log.err").read_text()
     assert f"finished: {json.dumps(outcome.summary['metrics'])}" in rank1
+
+
+def test_preempted_ddp_job_requeues_once_per_preemption_and_ends_like_an_uninterrupted_one(ddp):
+    config = write(ddp["root"] / "exp.yaml", yaml.safe_dump(ddp["cfg"].to_dict()))
+    launched = Launched(config, ddp["root"] / "preempted", ddp["profile"])
+    try:
+        job_id = preempt(launched.run_dir, seed=2020)
+        code, _, err = launched.result()
+    finally:
+        launched.close()
+    assert code == 0, err
+    assert_like_the_reference(launched.run_dir, ddp["run"], ddp["cfg"])
+    assert sacct_states(job_id) == ["REQUEUED"] * 4 + ["COMPLETED"]
+    log = rank0_log(launched.run_dir, job_id)
+    acted = log.count("USR2: stopping at the next iteration") + log.count("USR2 before training")
+    assert acted == 4 and "USR2 again: already stopping for a requeue; ignored" in log
+    rank1 = (launched.run_dir / "submitit" / f"{job_id}_1_log.err").read_text()
+    assert "USR2: stopping" not in rank1  # only rank 0's main process acts on the signal
 
 
 def test_profile_no_node_can_run_fails_before_submission(tmp_path):
@@ -235,3 +333,56 @@ def test_failing_job_exits_1_with_its_error(tiny_config, tmp_path):
     (job_id,) = job_ids(run)
     assert error.startswith(f"error: job {job_id} failed: ")
     assert str(missing) in error and f"(log: {run}/submitit/{job_id}_0_log.err)" in error
+
+
+def test_a_requeue_that_fails_is_one_line_and_exit_1(tiny_config, tmp_path):
+    """scontrol refusing the requeue (here: a stand-in on the job's PATH) ends the job honestly."""
+    require_cluster()
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    scontrol = subprocess.run(["which", "scontrol"], capture_output=True, text=True).stdout.strip()
+    write(fake / "scontrol", f'#!/bin/sh\n[ "$1" = requeue ] && exit 1\nexec {scontrol} "$@"\n')
+    (fake / "scontrol").chmod(0o755)
+    profile = write(tmp_path / "p.yaml", ONE_CORE + f"setup: ['export PATH={fake}:$PATH']\n")
+    config = write(tmp_path / "exp.yaml", yaml.safe_dump(tiny_config(*LONGER).to_dict()))
+    launched = Launched(config, tmp_path / "run", profile)
+    try:
+        wait_until(lambda: job_ids(launched.run_dir), JOB_TIMEOUT_S, "the job")
+        (job_id,) = job_ids(launched.run_dir)
+        wait_until(lambda: "restarts 0;" in rank0_log(launched.run_dir, job_id), JOB_TIMEOUT_S,
+                   "the job to start")  # fmt: skip
+        subprocess.run(["scancel", "--signal=USR2", job_id], check=True, timeout=30)
+        code, out, err = launched.result()
+    finally:
+        launched.close()
+    assert code == 1 and out == ""
+    (error,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert error.startswith(f"error: job {job_id} failed: RuntimeError: requeue failed: ")
+    assert f"scontrol requeue {job_id}` exited 1" in error
+    assert "REQUEUED" not in sacct_states(job_id)
+
+
+def test_a_job_cancelled_without_warning_resumes_from_its_last_checkpoint(runs, tiny_config):
+    """scancel (SIGTERM, then SIGKILL after KillWait): the launch reports it; launching again
+    resumes from the newest checkpoint on disk and ends like the uninterrupted run."""
+    root = runs["reference"].run_dir.parent
+    config = write(root / "exp.yaml", yaml.safe_dump(runs["cfg"].to_dict()))
+    launched = Launched(config, root / "cancelled", write(root / "one_core.yaml", ONE_CORE))
+    try:
+        began = time.time()
+        wait_until(lambda: trained_since(launched.run_dir, began), JOB_TIMEOUT_S, "training")
+        (job_id,) = job_ids(launched.run_dir)
+        subprocess.run(["scancel", job_id], check=True, timeout=30)
+        code, _, err = launched.result()
+    finally:
+        launched.close()
+    assert code == 1, err
+    (error,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert error.startswith(f"error: job {job_id} failed: cancelled (CANCELLED")
+    assert "TERM: stopping at the next iteration to checkpoint" in rank0_log(
+        launched.run_dir, job_id
+    )
+    again = launch_cli(launched.command[4:], launched.run_dir, JOB_TIMEOUT_S)
+    assert again.returncode == 0, again.stderr
+    assert "resuming the unfinished run" in again.stderr
+    assert_like_the_reference(launched.run_dir, runs["reference"].run_dir, runs["cfg"])

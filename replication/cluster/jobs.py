@@ -3,16 +3,17 @@
 The one module that imports submitit. Two halves:
 
 * **Submission** (:func:`submit`, :func:`wait_for`): an executor from a
-  :class:`~replication.slurm_profile.SlurmProfile`, a :class:`TrainingJob` submitted with its
+  :class:`~replication.cluster.profile.SlurmProfile`, a :class:`TrainingJob` submitted with its
   logs under ``<run>/submitit/``, and its outcome once it ends (the ``launch`` command around
-  them is :mod:`replication.launch_command`).
+  them is :mod:`replication.cluster.launch`).
 * **The job** (:class:`TrainingJob`): one instance per task. It starts ``torch.distributed`` when
-  the job has several tasks, then runs :func:`replication.train.train` in a worker thread while
-  the main thread waits for signals. On SLURM's time-limit or preemption signal (USR2), submitit
-  calls :meth:`TrainingJob.checkpoint` in the main thread: it asks the training to stop, waits
-  until rank 0 has written a mid-epoch checkpoint, and hands submitit a fresh job to requeue, which
-  resumes from the run folder. Training in the main thread could not work: submitit exits the
-  process right after ``checkpoint()`` returns, so the loop would never reach its next check.
+  the job has several tasks, then runs :func:`replication.engine.loop.train` in a worker thread
+  while the main thread waits for signals (:mod:`replication.cluster.signals`). On SLURM's
+  time-limit or preemption signal (USR2), submitit calls :meth:`TrainingJob.checkpoint` in the
+  main thread: it asks the training to stop, waits until rank 0 has saved, and hands submitit a
+  fresh job to requeue, which resumes from the run folder. Training in the main thread could not
+  work: the process ends right after ``checkpoint()`` returns, so the loop would never reach its
+  next check.
 """
 
 from __future__ import annotations
@@ -20,19 +21,20 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import sys
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import submitit
 
 from replication.cluster.profile import SlurmProfile
+from replication.cluster.signals import Running, install, say
 from replication.config import RunConfig
 from replication.io.run_paths import RunPaths
 
@@ -44,14 +46,6 @@ _CODE_ROOT = Path(__file__).resolve().parents[2]
 
 
 # =========================================================================== the job
-
-
-@dataclass
-class _Running:
-    """What ``checkpoint()`` needs to stop a training in progress."""
-
-    stop: threading.Event
-    finished: threading.Event
 
 
 class TrainingJob(submitit.helpers.Checkpointable):
@@ -72,7 +66,7 @@ class TrainingJob(submitit.helpers.Checkpointable):
         self.run_dir = run_dir
         self.cpus = cpus
         self.stop_timeout_s = stop_timeout_s
-        self._running: _Running | None = None
+        self._running: Running | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_running": None}  # events and threads do not pickle
@@ -84,16 +78,18 @@ class TrainingJob(submitit.helpers.Checkpointable):
         if "SUBMITIT_FOLDER" in os.environ:  # not in a debug job
             # A result left by this task before a requeue would make the job look finished.
             env.paths.result_pickle.unlink(missing_ok=True)
+        running = self._running = Running()
+        # Before the line below: tests (and users) signal once they see it.
+        install(running, self.stop_timeout_s, partial(_record_failure, env))
         restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
-        _say(f"{env}; restarts {restarts}; run folder {self.run_dir}")
+        say(f"{env}; restarts {restarts}; run folder {self.run_dir}")
         with _process_group(env, world) as device:
-            running = _Running(threading.Event(), threading.Event())
-            self._running = running
             box: dict[str, Any] = {}
             worker = threading.Thread(
                 target=self._train, args=(rank, world, device, box), name="train", daemon=True
             )
             worker.start()
+            running.started.set()  # after start(): a signal handled here never waits in vain
             while worker.is_alive():  # short joins: the main thread must stay free for signals
                 worker.join(0.5)
         if "error" in box:
@@ -102,9 +98,9 @@ class TrainingJob(submitit.helpers.Checkpointable):
         if summary is None:
             if rank == 0:  # only checkpoint() stops rank 0, and then submitit exits the process
                 raise RuntimeError("training stopped, but no requeue was requested")
-            _say("stopped for a requeue (rank 0 checkpoints and requeues the job)")
+            say("stopped for a requeue (rank 0 checkpoints and requeues the job)")
         else:
-            _say(f"finished: {json.dumps(summary['metrics'])}")
+            say(f"finished: {json.dumps(summary['metrics'])}")
         return summary
 
     def _train(self, rank: int, world: int, device: Any, box: dict[str, Any]) -> None:
@@ -119,6 +115,7 @@ class TrainingJob(submitit.helpers.Checkpointable):
                 rank=rank,
                 world_size=world,
                 should_stop=_stop_agreement(running.stop, world, device),
+                stop_requested=running.stop.is_set,
                 progress=False,
                 cpus=self.cpus or int(os.environ.get("SLURM_CPUS_PER_TASK", "0")) or None,
             )
@@ -133,20 +130,12 @@ class TrainingJob(submitit.helpers.Checkpointable):
         submitit calls this in rank 0's main thread on USR2, then requeues and exits.
         """
         running = self._running
-        if running is not None:
-            running.stop.set()
-            _say("USR2: stopping at the next iteration to checkpoint")
-            if running.finished.wait(self.stop_timeout_s):
-                _say("checkpoint written; requeueing")
-            else:
-                _say(f"no checkpoint within {self.stop_timeout_s:.0f} s; requeueing anyway")
+        if running is not None and running.stop_and_wait(self.stop_timeout_s, "USR2"):
+            say("checkpoint written; requeueing")  # or none needed: nothing new since one
+        else:
+            say("requeueing; the job resumes from the newest checkpoint on disk")
         fresh = TrainingJob(self.cfg, self.run_dir, self.cpus, self.stop_timeout_s)
         return submitit.helpers.DelayedSubmission(fresh)
-
-
-def _say(message: str) -> None:
-    # stderr: in a debug job stdout is the launching command's, whose one line is the metrics.
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 @contextmanager
@@ -206,6 +195,14 @@ class Outcome:
     summary: dict[str, Any] | None
     error: str = ""
     log: Path | None = None
+
+
+def _record_failure(env: submitit.JobEnvironment, message: str) -> None:
+    """Write ``message`` as this task's error, where submitit keeps a job's result."""
+    if "SUBMITIT_FOLDER" not in os.environ:  # a debug job has no result file
+        return
+    with submitit.core.utils.temporary_save_path(env.paths.result_pickle) as tmp:
+        submitit.core.utils.cloudpickle_dump(("error", f"RuntimeError: {message}"), tmp)
 
 
 def make_executor(
@@ -311,7 +308,7 @@ def wait_for(
             if time.monotonic() - forced > recheck_s:
                 job.get_info(mode="force")  # refreshes the state every task's done() reads
                 forced = time.monotonic()
-            if job.done():
+            if job.done() and not _scheduled_again(job):
                 break
             if job.state not in (state, "UNKNOWN"):  # UNKNOWN: sacct has not seen it yet
                 state = job.state
@@ -319,6 +316,9 @@ def wait_for(
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {job.job_id} still {state} after {timeout_s} s")
             time.sleep(poll_s)
+    cancelled = _cancelled(job)
+    if cancelled:
+        return Outcome(job.job_id, None, cancelled, log_paths(job)[1])
     for task_id in range(job.num_tasks):
         task = job.task(task_id)
         # exception() runs a debug job here (results() would open pdb on an error), but without
@@ -334,6 +334,28 @@ def wait_for(
     if summary is None:
         return Outcome(job.job_id, None, "the job ended without a result", log_paths(job)[1])
     return Outcome(job.job_id, summary)
+
+
+# SLURM states of a job that will run (again): a result file from an attempt that SLURM then
+# requeued does not end the job.
+_SCHEDULED = {"PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "CONFIGURING", "RUNNING"}
+
+
+def _cancelled(job: submitit.Job) -> str:
+    """'' unless SLURM cancelled the job before it had a result; then the line to report."""
+    if not isinstance(job, submitit.SlurmJob) or job.paths.result_pickle.exists():
+        return ""
+    state = job.get_info(mode="force").get("State", "")
+    if not state.startswith("CANCELLED"):
+        return ""
+    return f"cancelled ({state}); launching it again resumes from its newest checkpoint"
+
+
+def _scheduled_again(job: submitit.Job) -> bool:
+    """Whether SLURM still holds a job that looks done (a requeue raced its result file)."""
+    if not isinstance(job, submitit.SlurmJob):
+        return False
+    return job.get_info(mode="force").get("State", "UNKNOWN").split()[0] in _SCHEDULED
 
 
 @contextmanager

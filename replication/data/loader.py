@@ -9,6 +9,7 @@ Precise BN and evaluation get short loaders of their own.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -206,4 +207,17 @@ def make_loader(dataset: ClipDataset, batch_sampler, settings: LoaderSettings) -
         # start-up time, which with multigrid's short coarse epochs was most of the data wait.
         persistent_workers=workers > 0,
         collate_fn=collate_clips,
+        worker_init_fn=ignore_job_signals if workers else None,
     )
+
+
+def ignore_job_signals(worker_id: int) -> None:
+    """In a loader worker: ignore the signals a cluster sends to stop or requeue the job.
+
+    SLURM delivers them to every process of the job step, and a forked worker inherits the
+    main process's handlers (submitit's requeue handler among them): every worker would then
+    try to checkpoint and requeue the job too. Only the main process acts; a worker goes when
+    its main process does.
+    """
+    for signum in (signal.SIGUSR2, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
