@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from shared import CLASSES, VAL_PER_CLASS
@@ -163,3 +164,35 @@ def test_an_unreadable_newest_checkpoint_is_named_and_the_one_before_used(
     assert resumed["metrics"] == reference["metrics"] and resumed["steps"] == reference["steps"]
     epochs = [e["epoch"] for e in ev.read_events(run / "events.jsonl") if e["event"] == ev.EPOCH]
     assert epochs == list(range(build_schedule(cfg).max_epoch))
+
+
+def test_a_kill_while_a_checkpoint_is_written_leaves_the_previous_one(
+    tiny_config, tmp_path, monkeypatch
+):
+    """A writer killed mid-checkpoint (here: torch.save interrupted, and a torn temporary as a
+    SIGKILL leaves it): the previous checkpoint stays whole and the run resumes from it."""
+    import replication.engine.checkpoint as checkpoint
+
+    cfg = tiny_config()
+    reference = train(cfg, tmp_path / "reference", progress=False)
+    run = tmp_path / "run"
+    calls = iter(range(10**6))
+    assert train(cfg, run, should_stop=lambda: next(calls) == 3, progress=False) is None
+    paths = RunPaths(run)
+    (first,) = paths.checkpoints_newest_first()
+    saved = first.read_bytes()
+    save = checkpoint.torch.save
+
+    def killed(state, path):
+        save(state, path)
+        Path(path).write_bytes(Path(path).read_bytes()[:100])  # torn
+        raise KeyboardInterrupt  # the kill
+
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint.torch, "save", killed)
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, run, progress=False)  # dies at its next checkpoint
+    assert paths.checkpoints_newest_first() == [first] and first.read_bytes() == saved
+    (paths.checkpoints / f".{first.name}.4242.tmp").write_bytes(b"torn")  # what SIGKILL leaves
+    resumed = train(cfg, run, progress=False)
+    assert resumed["metrics"] == reference["metrics"] and resumed["steps"] == reference["steps"]

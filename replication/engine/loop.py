@@ -110,8 +110,9 @@ def train(
     except StopRequested:  # save the position reached (if it moved) and hand back
         if state.position != run.saved_at:
             write_checkpoint(run, state, run.wall_s())
-        run.log.close()
         return None
+    finally:  # on an error too: the log ends flushed, with what was written before it
+        run.log.close()
 
 
 def epoch_bar(run: Run, epoch: int, iterations: int, done: int, progress: bool) -> tqdm:
