@@ -244,3 +244,15 @@ def test_workflow_cli_saves_the_merged_plan(tmp_path, capsys):
     assert err.count("\n") == 1 and "cloud" in err
     assert workflow_cli(["schema"]) == 0
     assert capsys.readouterr().out == plan_schema()
+
+
+def test_the_1_gpu_experiment_runs_on_its_own_profile_with_the_lr_scaled():
+    plan = read_plan(PAPER)
+    runs = [r for r in expand_runs(plan) if r.experiment == "k400_slowfast_r50_1gpu"]
+    assert {r.variant for r in runs} == {"baseline", "long_short"}
+    for run in runs:
+        assert "--slurm slurm/one-gpu.yaml" in train_command(plan, run)
+        cfg = run.resolved_config()
+        assert (cfg.train.num_gpus, cfg.train.batch_size) == (1, 8)
+    eight = next(r for r in expand_runs(plan) if r.experiment == "k400_slowfast_r50")
+    assert "--slurm slurm/default.yaml" in train_command(plan, eight)

@@ -252,3 +252,20 @@ def test_cosine_under_long_cycle_decays_over_iterations():
     first = s.long_cycle[0]
     progress = s.lr.progress[first.end_epoch]
     assert progress < first.end_epoch / s.max_epoch
+
+
+def test_linear_scaling_gives_a_1_gpu_run_the_lr_the_paper_rule_gives():
+    """K400's config is written for 8 GPUs x 8 clips; on 1 GPU with 8 clips every LR is 1/8."""
+    eight = schedule_of(K400_MG)
+    one = schedule_of(K400_MG, "train.num_gpus=1", "train.batch_size=8",
+                      "solver.lr_reference_batch=64")  # fmt: skip
+    for epoch in (0, 5.5, 33.9, 34, 100, 200.25, 357):
+        assert one.lr_at(epoch) == pytest.approx(eight.lr_at(epoch) / 8, rel=1e-12)
+    assert one.lr.warmup_start_lr == pytest.approx(0.01 / 8)
+    # The same rule at the batch it was written for changes nothing.
+    assert schedule_of(K400_MG, "solver.lr_reference_batch=64").lr == eight.lr
+    cosine = ("solver.lr_policy=cosine", "solver.cosine_end_lr=0.001")
+    a, b = schedule_of(K400_BASE, *cosine), schedule_of(K400_BASE, *cosine,
+                                                        "train.batch_size=128", "solver.lr_reference_batch=64")  # fmt: skip
+    assert b.lr.cosine_end_lr == pytest.approx(2 * a.lr.cosine_end_lr)
+    assert b.lr_at(100) == pytest.approx(2 * a.lr_at(100))

@@ -144,6 +144,13 @@ class SolverConfig(BaseModel):
     model_config = _FROZEN
 
     base_lr: float = Field(0.1, gt=0, description="learning rate at the base batch size")
+    lr_reference_batch: int = Field(
+        0,
+        ge=0,
+        description="global batch the learning rates are written for; 0: as written. Otherwise "
+        "base_lr, warmup_start_lr and cosine_end_lr scale by train.batch_size / this (linear "
+        "scaling), so a config for 8 GPUs runs on 1 or 128 with the LR the paper's rule gives",
+    )
     lr_policy: Literal["steps", "cosine"] = Field(
         "steps", description="'steps': base_lr x lrs[stage]; 'cosine': half cosine to cosine_end_lr"
     )

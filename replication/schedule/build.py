@@ -37,8 +37,19 @@ from replication.schedule.records import EpochPlan, EpochShape, LongCyclePhase, 
 DEFAULT_CLIPS_PER_EPOCH = 240_000
 
 
+def lr_scale(solver: SolverConfig, batch_size: int) -> float:
+    """Linear scaling of the written LRs to the global batch (1 without a reference batch).
+
+    >>> from replication.config import SolverConfig
+    >>> lr_scale(SolverConfig(lr_reference_batch=64), 8), lr_scale(SolverConfig(), 8)
+    (0.125, 1.0)
+    """
+    return batch_size / solver.lr_reference_batch if solver.lr_reference_batch else 1.0
+
+
 def _lr_schedule(
     solver: SolverConfig,
+    scale: float,
     steps: tuple[int, ...],
     lrs: tuple[float, ...] | None,
     max_epoch: int,
@@ -60,13 +71,13 @@ def _lr_schedule(
         )
     return LRSchedule(
         policy=solver.lr_policy,
-        base_lr=solver.base_lr,
+        base_lr=solver.base_lr * scale,
         steps=steps,
         lrs=lrs if solver.lr_policy == "steps" else None,
         max_epoch=max_epoch,
         warmup_epochs=solver.warmup_epochs,
-        warmup_start_lr=solver.warmup_start_lr,
-        cosine_end_lr=solver.cosine_end_lr,
+        warmup_start_lr=solver.warmup_start_lr * scale,
+        cosine_end_lr=solver.cosine_end_lr * scale,
         **extra,
     )
 
@@ -113,7 +124,8 @@ def build_schedule(cfg: RunConfig, clips_per_epoch: int = DEFAULT_CLIPS_PER_EPOC
         raise ConfigError("multigrid.epoch_factor", "leaves no epoch to train")
     shapes = epoch_shapes(data, train, mg, phases, max_epoch)
     check_bn_splits(shapes, mg.bn_base_size)
-    lr = _lr_schedule(cfg.solver, steps, lrs, max_epoch, phases, shapes)
+    scale = lr_scale(cfg.solver, train.batch_size)
+    lr = _lr_schedule(cfg.solver, scale, steps, lrs, max_epoch, phases, shapes)
     epochs = tuple(
         _plan(shape, lr, _cadence(shape.epoch, max_epoch, phases, cfg)) for shape in shapes
     )

@@ -27,7 +27,8 @@ def train_command(plan: Plan, run: Run, runs_root: Path | str = "runs") -> str:
     run_dir = shlex.quote(str(run.run_dir(runs_root)))
     if plan.cluster == "none":
         return f"{plan.trainer} {shlex.quote(run.config)} --run-dir {run_dir} --quiet {sets}"
-    slurm = f" --slurm {shlex.quote(plan.slurm_profile)}" if plan.slurm_profile else ""
+    profile = plan.slurm_profile if run.slurm_profile is None else run.slurm_profile
+    slurm = f" --slurm {shlex.quote(profile)}" if profile else ""
     return (
         f"{plan.launcher} {shlex.quote(run.config)} --run-dir {run_dir} "
         f"--cluster {plan.cluster}{slurm} {sets}"

@@ -103,6 +103,11 @@ class Experiment(BaseModel):
     compare_with: str | None = Field(
         None, description="claims group to set beside (replication/results/claims.py)"
     )
+    slurm_profile: str | None = Field(
+        None,
+        description="slurm/<profile>.yaml of this experiment's runs (e.g. a 1-GPU one, for "
+        "train.num_gpus=1); null takes the plan's",
+    )
     variants: tuple[Variant, ...] = Field(
         min_length=1, description="training recipes; one must be named 'baseline'"
     )

@@ -35,6 +35,7 @@ class Run:
     config: str
     overrides: tuple[str, ...]
     dataset: str
+    slurm_profile: str | None = None  # the experiment's own SLURM profile; None: the plan's
 
     @property
     def wildcards(self) -> dict[str, Any]:
@@ -95,6 +96,7 @@ def expand_runs(plan: Plan) -> list[Run]:
                         config=variant.config or exp.config,
                         overrides=(*data, *exp.set, *variant.set, f"train.seed={seed}"),
                         dataset=exp.dataset,
+                        slurm_profile=exp.slurm_profile,
                     )
                 )
         runs.extend(_budget_runs(plan, exp, data))
@@ -134,6 +136,7 @@ def _budget_runs(plan: Plan, exp: Experiment, data: list[str]) -> list[Run]:
                     config=base_config,
                     overrides=(*base_sets, *sets, f"train.seed={seed}"),
                     dataset=exp.dataset,
+                    slurm_profile=exp.slurm_profile,
                 )
             )
     return runs
