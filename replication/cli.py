@@ -11,8 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from replication.config import ConfigError
 from replication.config.docs import config_reference, config_schema
+from replication.config.errors import run_command
 from replication.schedule import DEFAULT_CLIPS_PER_EPOCH, load_schedule
 from replication.schedule.render import schedule_table, schedule_to_json
 
@@ -144,9 +144,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit code."""
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_command(build_parser(), argv)

@@ -6,7 +6,9 @@ SLURM profiles alike, so every command turns it into ``error: SOURCE: KEY: MESSA
 
 from __future__ import annotations
 
+import argparse
 import difflib
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,3 +64,22 @@ def from_validation_error(err: dict[str, Any], known: Sequence[str]) -> ConfigEr
     value = err.get("input")
     got = "" if isinstance(value, dict) else f", got {value!r}"
     return ConfigError(key, f"{err['msg'][0].lower()}{err['msg'][1:]}{got}")
+
+
+def run_command(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    expected: tuple[type[Exception], ...] = (ConfigError,),
+) -> int:
+    """Parse ``argv`` and run the chosen subcommand (its ``func``); returns the exit code.
+
+    Every command line of the suite reports bad input the same way: one line ``error: ...`` on
+    stderr and exit code 2, for the ``expected`` errors (the input's fault); anything else is
+    a bug and keeps its traceback.
+    """
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except expected as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from replication.config import ConfigError
+from replication.config.errors import run_command
 from replication.results.collect import CollectError, collect
 from replication.workflow import PlanError, read_plan
 
@@ -84,9 +85,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (PlanError, CollectError, ConfigError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_command(build_parser(), argv, (PlanError, CollectError, ConfigError, ValueError))

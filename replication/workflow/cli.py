@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from replication.config import ConfigError
+from replication.config.errors import run_command
 from replication.io.atomic import atomic_write_text
 from replication.workflow.commands import MODULE
 from replication.workflow.cost import print_plan
@@ -60,9 +61,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (PlanError, ConfigError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_command(build_parser(), argv, (PlanError, ConfigError))
