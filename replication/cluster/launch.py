@@ -5,7 +5,7 @@ cluster's nodes, the run folder), so a bad input costs no queue time and leaves 
 one line naming the file and key, exit 2. A finished run is not submitted again. While waiting,
 progress goes to stderr (job id, log files, scheduler states); the last stdout line is the final
 metrics as JSON. A failed job exits 1 with its error in one line and the log to read. The job
-itself and everything submitit does live in :mod:`replication.launch`.
+itself and everything submitit does live in :mod:`replication.cluster.jobs`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ checked against the experiment it will run: one training process per task, so th
 ``train.num_gpus`` must equal ``nodes x tasks_per_node``; and against the cluster's nodes as
 ``sinfo`` lists them (:mod:`replication.cluster.nodes`), so a job no node could run fails at
 once instead of pending for ever.
-Every problem is a :class:`~replication.errors.ConfigError` naming the profile file and key.
+Every problem is a :class:`~replication.config.ConfigError` naming the profile file and key.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def train_batch_sizes(epoch: EpochPlan) -> list[int]:
 
 def loader_key(epoch: EpochPlan, sampling_rate: int, jitter_max: int) -> tuple:
     """Equal keys: the previous epoch's loader can be reused; different: rebuild it."""
-    return (tuple(train_grids(epoch, sampling_rate, jitter_max)), tuple(train_batch_sizes(epoch)))
+    return (tuple(train_grids(epoch, sampling_rate, jitter_max)), epoch.batch_sizes)
 
 
 class RunBatchSampler(Sampler[list[ClipRequest]]):
@@ -101,7 +101,7 @@ class RunBatchSampler(Sampler[list[ClipRequest]]):
         self.plans, self.grid_ids, self.start_batch = list(plans), list(grid_ids), start_batch
         self._samplers = {}
         for plan in self.plans:
-            sizes = tuple(train_batch_sizes(plan))
+            sizes = plan.batch_sizes
             if sizes not in self._samplers:
                 self._samplers[sizes] = ShortCycleBatchSampler(
                     num_samples, sizes, seed=seed, rank=rank, world_size=world_size
@@ -110,14 +110,14 @@ class RunBatchSampler(Sampler[list[ClipRequest]]):
     def iterations(self, epoch: int) -> int:
         """Batches in ``epoch`` (a whole epoch, resumed or not)."""
         plan = next(p for p in self.plans if p.epoch == epoch)
-        return len(self._samplers[tuple(train_batch_sizes(plan))])
+        return len(self._samplers[plan.batch_sizes])
 
     def __len__(self) -> int:
         return sum(self.iterations(p.epoch) for p in self.plans) - self.start_batch
 
     def __iter__(self) -> Iterator[list[ClipRequest]]:
         for n, (plan, ids) in enumerate(zip(self.plans, self.grid_ids, strict=True)):
-            sampler = self._samplers[tuple(train_batch_sizes(plan))]
+            sampler = self._samplers[plan.batch_sizes]
             sampler.set_epoch(plan.epoch, self.start_batch if n == 0 else 0)
             for batch in sampler:
                 yield [r._replace(grid=ids[r.grid]) for r in batch]

@@ -28,7 +28,7 @@ def gflops_per_clip(model: nn.Module, example: torch.Tensor | list[torch.Tensor]
     single clip safely; every module's training flag is restored afterwards.
 
     Args:
-        model: a model from :func:`replication.models.build_model`.
+        model: a model from :func:`replication.model.builders.build_model`.
         example: an input of any batch size (see ``model_input_example``); only its first clip
             is used.
 
