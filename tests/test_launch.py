@@ -6,16 +6,22 @@ The runs are the conftest's tiny CPU trainings on its generated colour videos (s
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 import yaml
 from shared import ROOT, TEST_MULTIGRID
 
 from replication.cli import main
+from replication.cluster import gpus
+from replication.cluster.gpus import local_gpus
+from replication.cluster.jobs import make_executor
+from replication.cluster.profile import SlurmProfile
 from replication.config import RunConfig
 from replication.io import events as ev
 
@@ -157,3 +163,53 @@ def test_unknown_cluster_is_a_usage_error(tmp_path, capsys):
         main(["launch", "x.yaml", "--run-dir", str(tmp_path), "--cluster", "aws"])
     assert exit_.value.code == 2
     assert "invalid choice: 'aws'" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- local GPUs
+
+
+@pytest.mark.parametrize(
+    ("visible", "profile", "expected"),
+    [
+        ("0,1", {}, ((0,), None)),  # default profile: one process, the first GPU
+        ("2,3", {"tasks_per_node": 2}, ((2, 3), None)),
+        ("", {}, ((), None)),
+        ("-1", {}, ((), None)),
+        ("GPU-8a1c,GPU-77f0", {}, ((), "GPU-8a1c")),  # UUIDs: a set-up line, not submitit's
+        ("0,1", {"gpus_per_node": 0}, ((), None)),  # a profile that says CPU gets the CPU
+        ("5", {"gpus_per_node": 1, "tasks_per_node": 1}, ((5,), None)),
+        ("", {"gpus_per_node": 2, "tasks_per_node": 2}, ((0, 1), None)),  # trusted, as submitit
+    ],
+)
+def test_local_job_gpus_follow_the_hardware_unless_the_profile_says(
+    monkeypatch, visible, profile, expected
+):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    assert local_gpus(SlurmProfile(**profile)) == expected
+
+
+def test_machine_gpus_without_the_variable_asks_torch_then_nvidia_smi(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    fake_torch = SimpleNamespace(cuda=SimpleNamespace(device_count=lambda: 3))
+    monkeypatch.setitem(sys.modules, "torch", fake_torch)
+    assert gpus.machine_gpus() == ["0", "1", "2"]
+    monkeypatch.delitem(sys.modules, "torch")
+    listing = "GPU 0: NVIDIA H200 (UUID: GPU-1)\nGPU 1: NVIDIA H200 (UUID: GPU-2)\n"
+    monkeypatch.setattr(gpus.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+    monkeypatch.setattr(
+        gpus.subprocess, "run", lambda *args, **kwargs: SimpleNamespace(stdout=listing)
+    )
+    assert gpus.machine_gpus() == ["0", "1"]
+    assert local_gpus(SlurmProfile()) == ((0,), None)
+
+
+@pytest.mark.parametrize(
+    ("visible", "profile", "seen"),
+    [("3,4", {}, "3"), ("GPU-8a1c", {}, "GPU-8a1c"), ("3", {"gpus_per_node": 0}, "")],
+)
+def test_local_executor_job_sees_the_gpus_chosen(tmp_path, monkeypatch, visible, profile, seen):
+    """A real local job (a subprocess) reports the CUDA_VISIBLE_DEVICES it was started with."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    executor = make_executor("local", tmp_path, SlurmProfile(**profile), "gpus")
+    job = executor.submit(functools.partial(os.getenv, "CUDA_VISIBLE_DEVICES"))
+    assert job.result() == seen

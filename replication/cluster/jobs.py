@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import submitit
 
+from replication.cluster.gpus import local_gpus
 from replication.cluster.profile import SlurmProfile
 from replication.cluster.signals import Running, install, say
 from replication.config import RunConfig
@@ -215,10 +216,14 @@ def make_executor(
     setup = [f"export PYTHONPATH={_CODE_ROOT}${{PYTHONPATH:+:$PYTHONPATH}}", *profile.setup]
     if cluster == "local":
         executor = submitit.LocalExecutor(folder, max_num_timeout=profile.max_timeout_requeues)
+        gpus, visible = local_gpus(profile)
+        if visible is not None:  # device UUIDs, which submitit's visible_gpus cannot name
+            setup.append(f"export CUDA_VISIBLE_DEVICES={visible}")
         executor.update_parameters(
             timeout_min=profile.timeout_min,
             tasks_per_node=profile.tasks_per_node,
-            gpus_per_node=profile.gpus_per_node,
+            gpus_per_node=len(gpus),
+            visible_gpus=gpus,
             signal_delay_s=profile.signal_delay_s,
             setup=setup,
         )
