@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 
 def _listlike_to_tuple(value: Any) -> Any:
@@ -91,10 +91,43 @@ class TrainConfig(BaseModel):
     log_period: int = Field(10, gt=0, description="iterations between 'train' events")
     precise_bn: bool = Field(True, description="recompute BN statistics before evals/checkpoints")
     precise_bn_batches: int = Field(200, gt=0, description="batches of the precise-BN pass")
-    mixed_precision: bool = Field(True, description="bf16/fp16 autocast on CUDA (off on CPU)")
-    channels_last: bool = Field(True, description="channels-last 3D memory format on CUDA")
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32",
+        description="arithmetic on CUDA: 'fp32' (the paper's reference; cuDNN may use TF32), "
+        "'bf16' or 'fp16' autocast (fp16 with a gradient scaler); CPUs train in fp32",
+    )
+    memory_format: Literal["contiguous", "channels_last_3d"] = Field(
+        "contiguous",
+        description="layout of weights and clips on CUDA: 'contiguous' (N, C, T, H, W; the "
+        "reference) or 'channels_last_3d' (N, T, H, W, C); CPUs use contiguous",
+    )
+    cudnn_benchmark: bool = Field(
+        True, description="cuDNN times its algorithms once per shape on CUDA (off if deterministic)"
+    )
     deterministic: bool = Field(False, description="deterministic kernels (slower; exact resume)")
     auto_resume: bool = Field(True, description="resume from the run folder's last checkpoint")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: Any) -> Any:
+        # Until 2026-12 the keys were mixed_precision (true: bf16 autocast on CUDA) and
+        # channels_last (true by default). A config that still says them loads with the meaning
+        # it had; stored run configs carry them too and are compared on the keys both sides have.
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for old, new, value in (
+            ("mixed_precision", "precision", {True: "bf16", False: "fp32"}),
+            ("channels_last", "memory_format", {True: "channels_last_3d", False: "contiguous"}),
+        ):
+            if old not in data:
+                continue
+            if new in data:
+                raise ValueError(f"{old} was renamed {new}; give {new} only")
+            if not isinstance(data[old], bool):
+                raise ValueError(f"{old} (renamed {new}) must be true or false")
+            data[new] = value[data.pop(old)]
+        return data
 
 
 # Depths each backbone family can be built at (checked when a config loads, so a depth the

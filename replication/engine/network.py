@@ -2,6 +2,10 @@
 
 :class:`Network` owns the model, its optional DDP wrapper and the device details (autocast,
 channels-last), and runs one optimisation step; :func:`clip_gflops` caches FLOPs per grid shape.
+
+On CUDA the config chooses the arithmetic (``train.precision``: fp32, the paper's reference, or
+bf16/fp16 autocast, fp16 with a gradient scaler), the layout (``train.memory_format``) and
+whether cuDNN benchmarks its algorithms per shape; a CPU always trains in fp32, contiguous.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ def to_device(video: Any, device: torch.device, channels_last: bool = False) -> 
     """Move a clip tensor (or a list of SlowFast pathways) to ``device``."""
     if isinstance(video, list):
         return [to_device(v, device, channels_last) for v in video]
-    video = video.to(device, non_blocking=True)
+    video = video.to(device, non_blocking=True)  # asynchronous from pinned loader memory
     return video.contiguous(memory_format=torch.channels_last_3d) if channels_last else video
 
 
@@ -53,9 +57,10 @@ class Network:
     device: torch.device
     alpha: int | None
     multi_label: bool
-    amp: bool
+    amp: torch.dtype | None  # autocast dtype; None (or False) trains in fp32
     channels_last: bool
     bn_mode: BNMode = field(default_factory=lambda: BNMode("batch"))  # current BN form
+    scaler: torch.amp.GradScaler | None = None  # fp16 only: loss scaling against underflow
     wrapped: nn.Module | None = None
     flops_cache: dict = field(default_factory=dict)
 
@@ -74,12 +79,13 @@ class Network:
 
     def _forward(self, video: Any, module: nn.Module | None = None) -> torch.Tensor:
         video = to_device(video, self.device, self.channels_last)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+        dtype = self.amp or torch.float32
+        with torch.autocast(self.device.type, dtype=dtype, enabled=bool(self.amp)):
             return (module or self.wrapped or self.model)(video)
 
     def loss(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
         """Softmax cross-entropy, or per-class sigmoid BCE for multi-label data."""
-        label = label.to(self.device)
+        label = label.to(self.device, non_blocking=True)
         if self.multi_label:
             return F.binary_cross_entropy_with_logits(logits.float(), label)
         return F.cross_entropy(logits.float(), label)
@@ -90,8 +96,13 @@ class Network:
         logits = self._forward(batch["video"])
         loss = self.loss(logits, batch["label"])
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        if self.scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:  # fp16: scaled gradients, a step skipped on inf/nan, the scale adapted
+            self.scaler.scale(loss).backward()
+            self.scaler.step(optimizer)
+            self.scaler.update()
         value = loss.item()  # synchronises, so compute_s covers the GPU work too
         video = batch["video"][-1] if isinstance(batch["video"], list) else batch["video"]
         shape = (int(video.shape[2]), int(video.shape[3]))
@@ -146,21 +157,32 @@ def same_grid_on_every_rank(step: Step, world_size: int) -> list[list[int]]:
     return everyone
 
 
+def device_arithmetic(cfg: RunConfig, device: torch.device) -> tuple[torch.dtype | None, bool]:
+    """(autocast dtype or None for fp32, channels-last 3D?) on ``device``; a CPU gets fp32."""
+    if device.type != "cuda":
+        return None, False
+    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.precision)
+    return amp, cfg.train.memory_format == "channels_last_3d"
+
+
 def build_network(
     cfg: RunConfig, data_classes: int, multi_label: bool, device: torch.device
 ) -> Network:
     """The configured backbone on ``device``; classes come from the data unless set."""
     backbone = BackboneSpec.from_config(cfg.model, data_classes)
     model = build_model(backbone)
-    cuda = device.type == "cuda"
+    amp, channels_last = device_arithmetic(cfg, device)
+    if device.type == "cuda":  # the shapes are few (a schedule's grids), each benchmarked once
+        torch.backends.cudnn.benchmark = cfg.train.cudnn_benchmark and not cfg.train.deterministic
     net = Network(
         model,
         backbone,
         device,
         slowfast_alpha(backbone),
         multi_label=multi_label,
-        amp=cuda and cfg.train.mixed_precision,
-        channels_last=cuda and cfg.train.channels_last,
+        amp=amp,
+        channels_last=channels_last,
+        scaler=torch.amp.GradScaler(device.type) if amp is torch.float16 else None,
     )
     if net.channels_last:
         model.to(memory_format=torch.channels_last_3d)
