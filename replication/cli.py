@@ -51,6 +51,19 @@ def _cmd_launch(args: argparse.Namespace) -> int:
         return 130
 
 
+def _cmd_slurm_profile(args: argparse.Namespace) -> int:
+    from replication.cluster.site_profile import write_profile
+
+    text = write_profile(args.write, args.processes, args.partition, args.overcommit)
+    if args.write:
+        print(f"wrote {args.write}; check it with: python -m replication launch CONFIG "
+              f"--run-dir runs/check --cluster slurm --slurm {args.write} --no-wait",
+              file=sys.stderr)  # fmt: skip
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _cmd_config_schema(args: argparse.Namespace) -> int:
     sys.stdout.write(config_schema())
     return 0
@@ -72,6 +85,26 @@ def _config_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a key (repeatable)",
     )
+
+
+def _add_slurm_profile(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "slurm-profile", help="write a SLURM profile for this cluster from what sinfo says"
+    )
+    p.add_argument(
+        "--processes",
+        type=int,
+        required=True,
+        help="training processes of the job (the configs' train.num_gpus)",
+    )
+    p.add_argument("--partition", default="", help="partition (default: the default one)")
+    p.add_argument("--write", metavar="FILE", help="write the profile here (default: print it)")
+    p.add_argument(
+        "--overcommit",
+        action="store_true",
+        help="allow more processes than a CPU node has cores (test clusters)",
+    )
+    p.set_defaults(func=_cmd_slurm_profile)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-wait", action="store_true", help="return once submitted instead of waiting"
     )
     p.set_defaults(func=_cmd_launch)
+
+    _add_slurm_profile(commands)
 
     p = commands.add_parser("config-schema", help="print the JSON schema of experiment configs")
     p.set_defaults(func=_cmd_config_schema)

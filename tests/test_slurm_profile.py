@@ -7,6 +7,12 @@ from shared import ROOT, TEST_MULTIGRID
 
 from replication.cluster.nodes import Node, check_fits_nodes, parse_sinfo
 from replication.cluster.profile import SlurmProfile, check_matches_config, load_profile
+from replication.cluster.site_profile import (
+    parse_time_limit,
+    profile_for,
+    read_partition,
+    render_profile,
+)
 from replication.config import ConfigError, load_config
 
 
@@ -91,3 +97,57 @@ def test_jobs_that_fit_pass():
     check_fits_nodes(SlurmProfile(cpus_per_task=2, mem_gb=4), parse_sinfo(SINFO, ""), "p")
     gpu = SlurmProfile(partition="gpu", nodes=2, tasks_per_node=8, gpus_per_node=8, mem_gb=400)
     check_fits_nodes(gpu, parse_sinfo(SINFO, "gpu"), "p")
+
+
+# ------------------------------------------------------------------ the profile writer
+
+GPU_LIMITS = "gpu|2-00:00:00\nlocal*|infinite\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [("infinite", None), ("30", 30), ("45:00", 45), ("2:30:00", 150), ("1-00:00:00", 1440),
+     ("3-12", 3 * 1440 + 720), ("1-02:03", 1440 + 123)],
+)  # fmt: skip
+def test_time_limits_read_as_slurm_writes_them(text, minutes):
+    assert parse_time_limit(text) == minutes
+
+
+def test_a_gpu_profile_has_one_process_per_gpu_filling_nodes_first():
+    part = read_partition("gpu", SINFO, GPU_LIMITS)
+    assert (part.name, part.timeout_min, len(part.nodes)) == ("gpu", 2880, 2)
+    sixteen = profile_for(part, 16)
+    assert (sixteen.nodes, sixteen.tasks_per_node, sixteen.gpus_per_node) == (2, 8, 8)
+    assert (sixteen.cpus_per_task, sixteen.mem_gb, sixteen.timeout_min) == (
+        8,
+        450.0,
+        2880,
+    )  # 90 % of 500 GiB
+    one = profile_for(part, 1)
+    assert (one.nodes, one.tasks_per_node, one.gpus_per_node, one.cpus_per_task) == (1, 1, 1, 64)
+    with pytest.raises(ConfigError, match="processes: 12 processes do not fill nodes of 8 GPUs"):
+        profile_for(part, 12)
+    with pytest.raises(ConfigError, match="nodes: 3 nodes, but only 2 node"):
+        profile_for(part, 24)
+
+
+def test_a_cpu_profile_needs_overcommit_for_more_processes_than_cores():
+    part = read_partition("", SINFO, GPU_LIMITS)
+    assert profile_for(part, 2).tasks_per_node == 2
+    with pytest.raises(ConfigError, match="have 2 cores; ask for fewer"):
+        profile_for(part, 8)
+    over = profile_for(part, 8, overcommit=True)
+    assert (over.tasks_per_node, over.cpus_per_task, over.sbatch) == (8, 1, {"overcommit": True})
+
+
+def test_a_written_profile_loads_and_says_how_it_was_made(tmp_path):
+    part = read_partition("gpu", SINFO, GPU_LIMITS)
+    path = tmp_path / "p.yaml"
+    path.write_text(render_profile(profile_for(part, 8), part, 8))
+    assert load_profile(path) == profile_for(part, 8)
+    assert "slurm-profile --processes 8" in path.read_text().splitlines()[0]
+
+
+def test_an_unknown_partition_names_the_known_ones():
+    with pytest.raises(ConfigError, match=r"partition 'tpu' has no nodes \(partitions: gpu, local"):
+        read_partition("tpu", SINFO, GPU_LIMITS)

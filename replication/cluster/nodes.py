@@ -73,6 +73,9 @@ def check_fits_nodes(profile: SlurmProfile, nodes: list[Node], source: str) -> N
         raise ConfigError("partition", f"{where} has no nodes (or does not exist)", source)
     cpus = profile.tasks_per_node * profile.cpus_per_task
     most = max(n.cpus for n in nodes)
+    overcommit = bool(profile.sbatch.get("overcommit", False))  # more tasks than cores allowed
+    if overcommit:
+        cpus = min(cpus, most)
     if cpus > most:
         raise ConfigError(
             "cpus_per_task",
