@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from shared import (
     CLASSES,
+    ROOT,
     RUNS,
     TEST_MULTIGRID,
     TRAIN_PER_CLASS,
@@ -121,3 +122,33 @@ def fixture_runs_copy(tmp_path: Path) -> Path:
     target = tmp_path / "runs"
     shutil.copytree(RUNS, target)
     return target
+
+
+# A partition like the local test cluster's, but of 1 core and 1 GiB: profiles written from it
+# ask for no memory and overcommit the core, so they fit any real 'local' partition too.
+SMALL_LOCAL_SINFO = "vm|1|1024|(null)|local*\n", "local*|infinite\n"
+
+
+@pytest.fixture
+def paper_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory, made the current one, where the paper plan is ready to plan: the
+    repository's ``config/``, empty stand-ins for every annotation file and video folder it
+    names, and SLURM profiles written by the profile writer for the runs' process counts."""
+    from replication.cluster.site_profile import profile_for, read_partition, render_profile
+    from replication.workflow import read_plan
+
+    (tmp_path / "config").symlink_to(ROOT / "config")
+    monkeypatch.chdir(tmp_path)
+    plan = read_plan("config/config.yaml", "config/paper.yaml")
+    for data in plan.datasets.values():
+        if data.generate is None:
+            for name in (data.train_annotations, data.val_annotations):
+                (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / name).write_text("")
+            (tmp_path / data.video_root).mkdir(parents=True, exist_ok=True)
+    part = read_partition("", *SMALL_LOCAL_SINFO)
+    for name, processes in (("default.yaml", 8), ("one-gpu.yaml", 1)):
+        path = tmp_path / "slurm" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(render_profile(profile_for(part, processes, True), part, processes))
+    return tmp_path

@@ -7,13 +7,19 @@ tests instead, so a broken setup cannot pass silently as "all skipped".
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from shared import ROOT, require_cluster, skip_module_without_cluster
+
+from replication.workflow import expand_runs, read_plan
 
 CLUSTER_SCRIPT = ROOT / "slurm" / "local-cluster.sh"
 
@@ -116,3 +122,39 @@ def test_status_subcommand_reports_up() -> None:
     )
     assert proc.returncode == 0, f"status exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
     assert "up" in proc.stdout.split()
+
+
+def test_profiles_written_for_this_cluster_let_the_paper_plan_plan_every_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m replication slurm-profile` asks sinfo, and its profiles pass the dry run's
+    checks against the cluster's nodes (8 processes overcommit the test node's 2 cores)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env["PATH"] = f"{os.path.dirname(sys.executable)}{os.pathsep}{env.get('PATH', '')}"
+    (tmp_path / "config").symlink_to(ROOT / "config")
+    (tmp_path / "slurm").mkdir()
+    for name, extra in (("default.yaml", ["--processes", "8", "--overcommit"]),
+                        ("one-gpu.yaml", ["--processes", "1"])):  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "replication", "slurm-profile", *extra, "--write",
+             f"slurm/{name}"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "partition: local" in (tmp_path / "slurm" / name).read_text()
+    paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
+    for data in paper["datasets"].values():
+        if data:
+            for key in ("train_annotations", "val_annotations"):
+                (tmp_path / data[key]).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / data[key]).write_text("")
+            (tmp_path / data["video_root"]).mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "tables",
+         "--configfile", "config/paper.yaml", "-n", "--nolock", "--forceall"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    trains = re.search(r"^train\s+(\d+)$", done.stdout + done.stderr, re.MULTILINE)
+    monkeypatch.chdir(tmp_path)
+    assert trains and int(trains[1]) == len(expand_runs(read_plan("config/paper.yaml")))

@@ -24,7 +24,7 @@ from replication.workflow.schema import plan_schema
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    plan = read_plan(*(args.plan or [DEFAULT_PLAN]))
+    plan = read_plan(*(args.plan or [DEFAULT_PLAN]), select=args.select)
     if args.write:
         atomic_write_text(args.write, plan.model_dump_json(indent=1) + "\n")
     else:
@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help=f"plan file; again to lay another over it, as --configfile does (default "
         f"{DEFAULT_PLAN})",
+    )
+    p.add_argument(
+        "--select",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="train only this experiment (repeatable; replaces the plan's select)",
     )
     p.add_argument("--write", type=Path, metavar="OUT", help="save the validated plan as JSON")
     p.set_defaults(func=_cmd_plan)

@@ -59,7 +59,12 @@ def data_command(root: str, params: Generate) -> str:
     return command_line(root, params, force=True)
 
 
-def plan_command(files: Sequence[Path | str]) -> str:
-    """The command that checks the plan made of ``files`` (merged in order) and saves it."""
+def plan_command(files: Sequence[Path | str], select: Sequence[str] = ()) -> str:
+    """The command that checks the plan made of ``files`` (merged in order) and saves it.
+
+    ``select``: experiment ids that replace the files' own selection (``--config
+    experiments=[...]``), so the saved plan says which experiments were meant to run.
+    """
     plans = [word for path in files for word in ("--plan", str(path))]
-    return shlex.join(["python", "-m", MODULE, "plan", *plans])
+    chosen = [word for name in select for word in ("--select", name)]
+    return shlex.join(["python", "-m", MODULE, "plan", *plans, *chosen])

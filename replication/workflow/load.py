@@ -64,10 +64,15 @@ def read_config(path: Path | str) -> dict[str, Any]:
     return raw
 
 
-def read_plan(path: Path | str, *overrides: Path | str) -> Plan:
-    """Load and check a plan file, with later files laid over it (``--configfile`` order)."""
+def read_plan(path: Path | str, *overrides: Path | str, select: Sequence[str] = ()) -> Plan:
+    """Load and check a plan file, with later files laid over it (``--configfile`` order).
+
+    ``select`` (experiment ids), when given, replaces the files' own selection.
+    """
     paths = [path, *overrides]
     raw = merge_plan_files([read_config(p) for p in paths])
+    if select:
+        raw["select"] = list(select)
     return load_plan(raw, source=" + ".join(str(p) for p in paths))
 
 
@@ -89,6 +94,12 @@ def _check(plan: Plan, source: str) -> None:
     ids = [e.id for e in plan.experiments]
     if len(set(ids)) != len(ids):
         raise PlanError(f"{source}: experiments: duplicate id in {ids}")
+    unknown = [name for name in plan.select if name not in ids]
+    if unknown:
+        raise PlanError(
+            f"{source}: select: no experiment {', '.join(map(repr, unknown))} in this plan "
+            f"(experiments: {', '.join(ids)})"
+        )
     for exp in plan.experiments:
         where = f"{source}: experiments[{exp.id}]"
         if exp.dataset not in plan.datasets:

@@ -166,3 +166,12 @@ class Plan(BaseModel):
     experiments: tuple[Experiment, ...] = Field(
         min_length=1, description="one per model and data set"
     )
+    select: tuple[Slug, ...] = Field(
+        (),
+        description="ids of the experiments to train (empty: all); tables show the others as "
+        "'not run'. On the command line: snakemake --config 'experiments=[ID,...]'",
+    )
+
+    def selected(self, experiment: str) -> bool:
+        """Whether the workflow trains ``experiment`` (every one when nothing is selected)."""
+        return not self.select or experiment in self.select

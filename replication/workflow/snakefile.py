@@ -33,6 +33,7 @@ from replication.workflow.load import (
     read_config,
     read_plan,
 )
+from replication.workflow.preflight import missing_pieces
 from replication.workflow.records import Generate, Plan, PlanError
 from replication.workflow.runs import RUN_ID, Run, expand_runs, run_dir_pattern, skipped_variants
 
@@ -91,17 +92,38 @@ class WorkflowView:
         return [self.deliverable(kind, plan) for kind in DELIVERABLES]
 
     def plan_files(self, plan: str) -> list[str]:
-        """The files ``plan`` is made of (the plan rule's input)."""
+        """The files ``plan`` is made of (the plan rule's input), once the plan is ready to run.
+
+        Asked while Snakemake builds the job graph, so only for plans the targets need, and
+        before any job starts (``snakemake -n`` included).
+
+        Raises:
+            PlanError: one line per missing piece (:mod:`replication.workflow.preflight`).
+        """
+        problems = missing_pieces(self.plans[plan], self.selected_runs(plan))
+        if problems:
+            raise PlanError(
+                f"{' + '.join(self.sources[plan])}: {len(problems)} thing(s) missing before "
+                "any run can start:\n" + "\n".join(problems)
+            )
         return list(self.sources[plan])
 
     def plan_command(self, plan: str) -> str:
         """The command that checks ``plan`` from its files; the rule adds ``--write OUT``."""
-        return plan_command(self.sources[plan])
+        return plan_command(self.sources[plan], self.plans[plan].select)
+
+    def selected_runs(self, plan: str) -> list[Run]:
+        """The runs of ``plan`` the workflow trains: those of its selected experiments."""
+        chosen = self.plans[plan]
+        return [
+            run
+            for (name, _), run in self.runs.items()
+            if name == plan and chosen.selected(run.experiment)
+        ]
 
     def summaries(self, plan: str) -> list[str]:
-        """Every run's completion marker (``summary.json``) of ``plan``, in plan order."""
-        runs = (run for (name, _), run in self.runs.items() if name == plan)
-        return [str(RunPaths(run.run_dir(RUNS_ROOT)).summary) for run in runs]
+        """Each trained run's completion marker (``summary.json``) of ``plan``, in plan order."""
+        return [str(RunPaths(run.run_dir(RUNS_ROOT)).summary) for run in self.selected_runs(plan)]
 
     @staticmethod
     def summary_pattern() -> str:
@@ -136,6 +158,23 @@ def _shown(path: Path | str) -> str:
     return str(path) if relative.startswith("..") else relative
 
 
+def _command_line_selection(
+    config: dict[str, Any], from_files: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``--config experiments=[ID,...]`` (ids, not records) as the plan key ``select``.
+
+    Puts the files' experiments back into ``config`` and returns ``{"select": ids}``, or ``{}``
+    when the experiments are the files' own.
+    """
+    chosen = config.get("experiments")
+    if isinstance(chosen, str):
+        chosen = [chosen]
+    if not isinstance(chosen, list) or not all(isinstance(c, str) for c in chosen):
+        return {}
+    config["experiments"] = from_files.get("experiments")
+    return {"select": chosen}
+
+
 def workflow_view(config: Mapping[str, Any], configfiles: Iterable[Path | str]) -> WorkflowView:
     """The Snakefile's view of its plans: Snakemake's ``config`` and ``--configfile`` files.
 
@@ -150,12 +189,15 @@ def workflow_view(config: Mapping[str, Any], configfiles: Iterable[Path | str]) 
     extra = [_shown(path) for path in configfiles]
     files = (DEFAULT_PLAN, *extra)
     source = " + ".join(files)
-    if merge_plan_files([read_config(path) for path in files]) != dict(config):
+    from_files = merge_plan_files([read_config(path) for path in files])
+    config = dict(config)
+    select = _command_line_selection(config, from_files)
+    if from_files != config:
         raise PlanError(
-            f"{source}: the config differs from its files (a --config override?); "
-            "put plan changes into a file given with --configfile"
+            f"{source}: the config differs from its files (a --config override other than "
+            "experiments=[ID,...]?); put plan changes into a file given with --configfile"
         )
-    active = load_plan(config, source=source)
+    active = load_plan({**config, **select}, source=source)
     smoke = read_plan(DEFAULT_PLAN) if extra else active
     sources = {smoke.name: (DEFAULT_PLAN,), active.name: files}
     for skipped in skipped_variants(active):
