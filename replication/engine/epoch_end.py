@@ -1,8 +1,10 @@
 """Work between epochs and at the end of a run: precise BN, evaluation, checkpoints, the test.
 
-What runs outside the training iterations, so it is timed apart from them: the measured
-speedup compares the iterations alone (``epoch_s``), and precise BN is logged as ``stats_s``
-(its fixed batch count is ~5 % of a Kinetics epoch, but most of a smoke one).
+What runs outside the training iterations, so it is timed apart from them: the measured loop
+speedup compares the iterations alone (``epoch_s``); precise BN is logged as ``stats_s`` (its
+fixed batch count is ~5 % of a Kinetics epoch, but most of a smoke one), each evaluation as
+``eval_s``, the final test as ``test_s``. ``total_s`` is the job wall-clock from each job's
+process start (:meth:`replication.engine.setup.Run.total_s`), which the total speedup compares.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ def write_checkpoint(run: Run, state: TrainState, wall_s: float) -> None:
         ev.CHECKPOINT, epoch=state.epoch, step=state.step, path=str(path), batch=state.batch
     )
     state.wall_s, state.events_offset = wall_s, run.log.offset()
+    state.total_s, state.setup_s = run.total_s(), run.setup_s()
     run.saved_at = state.position
     net = run.net
     checkpoint = Checkpoint(
@@ -100,10 +103,15 @@ def finish_epoch(
             clips=state.epoch_clips,
             epoch_s=state.epoch_loop_s,
             stats_s=time.perf_counter() - stats_start,
+            total_s=run.total_s(),
         )
         if plan.eval:
+            eval_start = time.perf_counter()
             metrics = evaluate_views(run, (1, 1))
-            run.log.write(ev.EVAL, epoch=plan.epoch, step=state.step, metrics=metrics, wall_s=wall)
+            run.log.write(
+                ev.EVAL, epoch=plan.epoch, step=state.step, metrics=metrics, wall_s=wall,
+                eval_s=time.perf_counter() - eval_start, total_s=run.total_s(),
+            )  # fmt: skip
     except StopRequested:
         run.log.cut(mark)
         raise
@@ -114,13 +122,16 @@ def finish_epoch(
 
 def final_test(run: Run, state: TrainState) -> dict[str, Any]:
     """The multi-view test at the base shape; writes ``run_end`` and, last, ``summary.json``."""
-    test = run.cfg.test
+    test, test_start = run.cfg.test, time.perf_counter()
     metrics = evaluate_views(run, (test.num_ensemble_views, test.num_spatial_crops))
-    wall = run.wall_s()
+    test_s = time.perf_counter() - test_start
+    wall, total, setup = run.wall_s(), run.total_s(), run.setup_s()
     max_epoch, bad = run.schedule.max_epoch, len(run.manifest.reasons)
     summary = {
         "metrics": metrics,
         "wall_s": wall,
+        "total_s": total,
+        "setup_s": setup,
         "train_gflops": state.train_gflops,
         "steps": state.step,
         "epochs": max_epoch,
@@ -132,6 +143,9 @@ def final_test(run: Run, state: TrainState) -> dict[str, Any]:
         step=state.step,
         metrics=metrics,
         wall_s=wall,
+        total_s=total,
+        setup_s=setup,
+        test_s=test_s,
         train_gflops=state.train_gflops,
         bad_videos=bad,
     )

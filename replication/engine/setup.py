@@ -50,12 +50,42 @@ class Run:
     stopper: Stopper = field(default_factory=Stopper)
     log: ev.EventWriter | None = None  # opened by start_log, after resume cut it back
     wall_before: float = 0.0  # wall-clock of earlier job runs, seconds
-    started: float = field(default_factory=time.perf_counter)
+    started: float = field(default_factory=time.perf_counter)  # this job's training clock
     saved_at: tuple[int, int] | None = None  # position of the newest checkpoint on disk
+    job_started: float = field(default_factory=time.perf_counter)  # this job's process start
+    total_before: float = 0.0  # job wall-clock of earlier job runs (TrainState.total_s), seconds
+    setup_before: float = 0.0  # their time before the training clock (TrainState.setup_s)
 
     def wall_s(self) -> float:
-        """Wall-clock of the whole run so far, earlier job runs included."""
+        """Wall-clock of the run so far from each job's training clock, earlier jobs included."""
         return self.wall_before + time.perf_counter() - self.started
+
+    def total_s(self) -> float:
+        """Wall-clock of the run so far from each job's process start, earlier jobs included."""
+        return self.total_before + time.perf_counter() - self.job_started
+
+    def setup_s(self) -> float:
+        """Of :meth:`total_s`, the time before each job's training clock started."""
+        return self.setup_before + self.started - self.job_started
+
+
+def process_started(fallback: float) -> float:
+    """When this process started, on the ``time.perf_counter`` clock; ``fallback`` if unknown.
+
+    The job's wall-clock counts from here: interpreter start and imports (torch takes seconds)
+    are part of what a run costs. Linux states a process's start in clock ticks since boot
+    (``/proc/self/stat``, field 22) and the time since boot in ``/proc/uptime`` (10 ms
+    resolution). A long-lived process that trains several runs one after another (the test
+    suite, a notebook) charges its earlier life to the first one it trains, and to each after;
+    the workflow starts one process per job.
+    """
+    try:
+        after_name = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        since_boot = int(after_name[19]) / os.sysconf("SC_CLK_TCK")
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return fallback
+    return time.perf_counter() - max(0.0, uptime - since_boot)
 
 
 def pick_device(rank: int) -> torch.device:
@@ -97,6 +127,7 @@ def set_up(
     Raises:
         StopRequested: when asked to stop while the frame cache is built.
     """
+    job_started = process_started(fallback=time.perf_counter())
     schedule = build_schedule(cfg)
     device = pick_device(rank)
     torch.manual_seed(cfg.train.seed)
@@ -117,7 +148,7 @@ def set_up(
     settings = _loader_settings(cfg, device, cpus)
     manifest = BadVideoManifest(paths.bad_videos)
     return Run(cfg, paths, schedule, rank, world_size, net, optimizer, train_set, val_set,
-               settings, manifest, stopper)  # fmt: skip
+               settings, manifest, stopper, job_started=job_started)  # fmt: skip
 
 
 def _load_model(net: Network, saved: Checkpoint, plan: EpochPlan, world_size: int) -> None:
@@ -161,6 +192,8 @@ def resume(run: Run) -> tuple[TrainState, Path | None]:
     run.optimizer.load_state_dict(saved.optimizer)
     set_rng_state(saved.rng)
     run.wall_before = state.wall_s
+    # Checkpoints older than the job clock lack it: their training clock is the best left.
+    run.total_before, run.setup_before = state.total_s or state.wall_s, state.setup_s
     if run.rank == 0:
         ev.truncate_log(run.paths.events, state.events_offset)
     return state, path
@@ -179,6 +212,7 @@ def start_log(run: Run, state: TrainState, resumed_from: Path | None) -> None:
         resumed_from=str(resumed_from) if resumed_from else None,
         epoch=state.epoch,
         step=state.step,
+        startup_s=run.total_s() - run.total_before,  # this job: process start to here
     )
 
 

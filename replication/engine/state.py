@@ -2,9 +2,10 @@
 
 Everything besides the model, the optimizer and the RNG states that a checkpoint must carry for
 a resumed run to continue exactly as an uninterrupted one: the position (epoch and batch), the
-counters the summary reports, the unfinished epoch's losses (its ``epoch`` event covers the whole
-epoch, across a restart), and the event log's byte offset (events written after the checkpoint
-are cut on resume, so none appears twice).
+counters the summary reports (the training-loop and job wall-clocks among them), the unfinished
+epoch's losses (its ``epoch`` event covers the whole epoch, across a restart), and the event
+log's byte offset (events written after the checkpoint are cut on resume, so none appears
+twice).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ class TrainState:
     batch: int = 0  # batches of that epoch already done (0: the epoch starts afresh)
     step: int = 0  # optimizer steps so far
     wall_s: float = 0.0  # wall-clock of the run so far (earlier job runs included), seconds
+    total_s: float = 0.0  # the same from each job's process start (set-up included), seconds
+    setup_s: float = 0.0  # of total_s, before each job's training clock started, seconds
     train_gflops: float = 0.0  # training GFLOPs so far (forward + backward = 3x forward)
     epoch_losses: list[float] = field(default_factory=list)  # the current epoch's losses so far
     epoch_clips: int = 0  # clips of the current epoch so far (this process's, as logged)

@@ -51,6 +51,16 @@ REQUIRED: dict[str, frozenset[str]] = {
     RUN_END: frozenset({"epoch", "step", "metrics", "wall_s", "train_gflops"}),
 }
 
+# Fields written today that logs of older code lack, so readers must not require them. Times
+# are seconds. ``wall_s`` counts from each job's training clock (after set-up and FLOP counting);
+# ``total_s`` is the job wall-clock from each job's process start, earlier jobs included.
+ADDED: dict[str, frozenset[str]] = {
+    RUN_START: frozenset({"startup_s"}),  # this job: process start to its run_start
+    EPOCH: frozenset({"epoch_s", "stats_s", "total_s"}),  # loop alone; precise BN; job clock
+    EVAL: frozenset({"wall_s", "eval_s", "total_s"}),  # eval_s: this evaluation
+    RUN_END: frozenset({"total_s", "setup_s", "test_s"}),  # setup_s: before training clocks
+}
+
 
 class EventWriter:
     """Append events to ``path``; a no-op on ranks other than 0.
