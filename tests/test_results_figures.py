@@ -203,3 +203,32 @@ def test_no_ablations_no_ablation_figure(tiny):
 def test_build_figures_leaves_the_callers_settings_alone(built):
     _, _, rc_before, rc_after = built
     assert rc_after == rc_before
+
+
+def test_figures_and_report_of_a_plan_subset(tmp_path, fixture_runs_copy):
+    """A second experiment none of whose runs exist and an ablation that has not run: figures
+    of what ran, a note for the rest, and a report that says how many did not run."""
+    import copy
+
+    import yaml
+
+    raw = yaml.safe_load(PLAN_FILE.read_text())
+    raw["experiments"].append(
+        {**copy.deepcopy(raw["experiments"][0]), "id": "tiny_more", "title": "Not trained"}
+    )
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    plan = read_plan(tmp_path / "plan.yaml")
+    (fixture_runs_copy / "fixture/tiny/bn_base_4-s0/summary.json").unlink()
+    collect(plan, fixture_runs_copy).write(tmp_path / "results")
+    made = build_figures(plan, tmp_path / "results", tmp_path / "figures")
+    assert {f.id for f in made} == {
+        "tiny_accuracy_vs_time",
+        "tiny_training_curves",
+        "tiny_schedule",
+        "tiny_throughput",
+    }  # no ablation figure (its one variant has not run), nothing of tiny_more
+    assert all(f.caption.endswith("Not run, so not shown: BN base size 4.") for f in made)
+    index = (tmp_path / "figures" / "README.md").read_text()
+    assert "- Not trained: not run (no finished run), so no figures." in index
+    write_report(plan, tmp_path / "results", tmp_path / "figures", tmp_path / "report.html")
+    assert "planned runs have not run" in (tmp_path / "report.html").read_text()

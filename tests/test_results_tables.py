@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import copy
+
 import pytest
+import yaml
 from shared import PLAN_FILE, ROOT, RUNS
 
 from replication.results.cli import main
@@ -41,10 +44,16 @@ def test_main_table_numbers_come_from_the_runs(results_dir):
     main_table = tables["tiny_main"]
     rows = {row[0]: dict(zip(main_table.columns, row, strict=True)) for row in main_table.rows}
     assert set(rows) == {"baseline", "long + short cycle", "baseline, 2 epochs"}
-    assert rows["baseline"]["Speedup measured"] == "1.00\u00d7"
+    assert rows["baseline"]["Speedup train"] == rows["baseline"]["Speedup total"] == "1.00\u00d7"
     measured, theory = res.speedups("tiny", "long_short")
-    assert rows["long + short cycle"]["Speedup measured"] == f"{measured:.2f}\u00d7"
+    total = res.speedup("tiny", "long_short", "total_s")
+    mg = rows["long + short cycle"]
+    assert mg["Speedup train"] == f"{measured:.2f}\u00d7"
+    assert mg["Speedup total"] == f"{total:.2f}\u00d7"
+    assert mg["Efficiency train"] == f"{measured / theory:.2f}"
+    assert mg["Efficiency total"] == f"{total / theory:.2f}"
     assert theory > 1  # multigrid counts fewer training FLOPs than the baseline
+    assert any("older than the job clock" in note for note in main_table.notes)
     assert rows["baseline"]["Seeds"] == "2"
     assert "\u00b1" in rows["baseline"]["Top-1 (%)"]
     assert "tiny_ablations" in tables and "tiny_throughput" in tables
@@ -66,3 +75,53 @@ def test_missing_results_is_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1
     assert not (tmp_path / "t").exists()
+
+
+def test_claims_set_wall_clock_beside_total_time(results_dir):
+    res = Results(read_plan(PLAN_FILE), results_dir)
+    claims = next(t for t in build_tables(res) if t.id == "claims")
+    rows = [dict(zip(claims.columns, row, strict=True)) for row in claims.rows]
+    paper = next(r for r in rows if r["Reported"] == "4.5\u00d7")
+    assert paper["Ours"] == f"{res.speedup('tiny', 'long_short', 'total_s'):.2f}\u00d7"
+    assert paper["Our figure"] == "total wall-clock speedup, 1 CPU"
+    one_gpu = next(r for r in rows if r["Setting"] == "k400_slowfast_r50_1gpu")
+    assert one_gpu["Ours"] == "not run"  # no experiment of the fixture plan is a 1-GPU one
+
+
+@pytest.fixture
+def subset_plan(tmp_path):
+    """The fixture plan with a second experiment none of whose runs exist."""
+    raw = yaml.safe_load(PLAN_FILE.read_text())
+    second = {**copy.deepcopy(raw["experiments"][0]), "id": "tiny_more", "title": "Not trained"}
+    second["compare_with"] = "k400_slowfast_r50_1gpu"
+    raw["experiments"].append(second)
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return read_plan(path)
+
+
+def test_a_plan_subset_gives_tables_of_what_ran_and_not_run(subset_plan, fixture_runs_copy,
+                                                            tmp_path, capsys):  # fmt: skip
+    """One experiment of two ran, and one seed of long + short is missing."""
+    (fixture_runs_copy / "fixture/tiny/long_short-s1/summary.json").unlink()
+    collect(subset_plan, fixture_runs_copy).write(tmp_path / "results")
+    assert "runs of plan 'fixture' have not finished" in capsys.readouterr().err
+    res = Results(subset_plan, tmp_path / "results")
+    tables = {t.id: t for t in build_tables(res)}
+    assert {"tiny_main", "tiny_ablations", "tiny_throughput", "tiny_more_main"} <= set(tables)
+    assert "tiny_more_ablations" not in tables and "tiny_more_throughput" not in tables
+    ran = {row[0]: row for row in tables["tiny_main"].rows}
+    assert ran["long + short cycle"][1] == "1 of 2" and ran["baseline"][1] == "2"
+    assert any("tiny/long_short-s1" in note for note in tables["tiny_main"].notes)
+    for row in tables["tiny_more_main"].rows:  # a table saying so
+        assert row[1] == "not run" and set(row[2:]) == {"\u2013"}
+    assert {row[0] for row in tables["tiny_more_main"].rows} == {
+        "baseline", "long + short cycle", "baseline, 2 epochs"}  # fmt: skip
+    claims = {(row[0], row[-1]): row for row in tables["claims"].rows}
+    assert claims[("k400_slowfast_r50_1gpu", "tiny_more")][4] == "not run"
+    not_run = [row for row in tables["runs"].rows if row[1] == "not run"]
+    assert len(not_run) == 1 + 6  # the missing seed, and every run of the second experiment
+    write_tables(list(tables.values()), tmp_path / "tables", "t")
+    index = (tmp_path / "tables" / "README.md").read_text()
+    assert "(tiny_more_main.md" in index and "tiny_more_main.tex)): not run" in index
+    assert "tiny_main.tex))\n" in index

@@ -3,12 +3,20 @@
 The only reader of run folders for the tables and figures. Every row carries its provenance
 (git commit, config hash, hardware), so any number in a table traces back to a run and the code
 and machine that produced it. A run counts as finished when its ``summary.json`` exists (training
-writes it last, atomically); unfinished or stale runs stop collection with one error that lists
-them all, rather than tables that silently lack rows.
+writes it last, atomically). A planned run without one is written as a ``runs.csv`` row with
+``status`` "not run" and its keys only, so the tables say so instead of silently lacking it (a
+user with one data set of three gets the tables of what ran); a run trained with another config
+than the plan's stops collection with one error that lists them all.
 
 Timing: ``train_s`` sums the ``epoch_s`` of every epoch, i.e. the training loop only (no
-evaluation, precise BN or checkpointing), which is what the measured speedup compares;
-``wall_s`` is the run's whole wall-clock, final test included.
+evaluation, precise BN or checkpointing), which is what the loop speedup compares. ``total_s``
+is the job wall-clock from each job's process start to the summary (start-up, data set and
+model build, FLOP counting, evaluations, precise BN, checkpoints and the final test included),
+which the total speedup compares; logs of older code lack it, and then it is the summary's
+``wall_s``, which leaves out each job's time before its training clock (``total_from`` says
+which). ``setup_s`` (that time before the training clock, FLOP counting included), ``stats_s``
+(precise BN), ``eval_s`` (evaluations during training) and ``test_s`` (the final test) break
+the time outside the loop down; a part an older log cannot tell is empty.
 """
 
 from __future__ import annotations
@@ -36,8 +44,15 @@ RUN_TYPES: dict[str, type] = {
     "seed": int,
     "epochs": int,
     "iterations": int,
+    "status": str,  # 'finished', or 'not run' (no summary.json: the row has its keys only)
     "train_s": float,
     "wall_s": float,
+    "total_s": float,
+    "total_from": str,  # 'process start', or 'training clock' (older logs: summary wall_s)
+    "setup_s": float,
+    "stats_s": float,
+    "eval_s": float,
+    "test_s": float,
     "train_gflops": float,
     "device_kind": str,
     "num_devices": int,
@@ -81,6 +96,11 @@ GRID_TYPES: dict[str, type] = {
     **{k: RUN_TYPES[k] for k in PROVENANCE},
 }
 TABLES = {"runs": RUN_TYPES, "evals": EVAL_TYPES, "epochs": EPOCH_TYPES, "grids": GRID_TYPES}
+# Columns that results files collected by older code lack; read as empty.
+ADDED_COLUMNS = frozenset(
+    {"status", "total_s", "total_from", "setup_s", "stats_s", "eval_s", "test_s"}
+)
+FINISHED, NOT_RUN = "finished", "not run"
 
 
 class CollectError(ValueError):
@@ -107,13 +127,20 @@ class Collected:
 
 
 def collect(plan: Plan, runs_root: Path | str = "runs", progress: bool = False) -> Collected:
-    """Read every run of ``plan``; raises CollectError listing all missing or stale runs."""
-    runs = expand_runs(plan)
-    missing = [r.run_id for r in runs if not RunPaths(r.run_dir(runs_root)).summary.is_file()]
+    """Read every finished run of ``plan``; the others become "not run" rows.
+
+    Raises:
+        CollectError: listing every finished run trained with another config than the plan's.
+    """
+    every = expand_runs(plan)
+    runs = [r for r in every if RunPaths(r.run_dir(runs_root)).summary.is_file()]
+    missing = [r for r in every if r not in runs]
     if missing:
-        raise CollectError(
-            f"{len(missing)} of {len(runs)} runs of plan {plan.name!r} have not finished "
-            f"(no summary.json under {Path(runs_root) / plan.name}): {', '.join(missing)}"
+        print(
+            f"{len(missing)} of {len(every)} runs of plan {plan.name!r} have not finished (no "
+            f"summary.json under {Path(runs_root) / plan.name}); the tables say 'not run': "
+            f"{', '.join(r.run_id for r in missing)}",
+            file=sys.stderr,
         )
     stale = [msg for r in runs if (msg := _stale(r, RunPaths(r.run_dir(runs_root))))]
     if stale:
@@ -130,6 +157,9 @@ def collect(plan: Plan, runs_root: Path | str = "runs", progress: bool = False) 
         out.evals.extend(rows["evals"])
         out.epochs.extend(rows["epochs"])
         out.grids.extend(rows["grids"])
+    out.runs.extend({**_keys(run), "status": NOT_RUN} for run in missing)
+    order = {run.run_id: number for number, run in enumerate(every)}
+    out.runs.sort(key=lambda row: order[row["run_id"]])  # plan order, not-run rows included
     return out
 
 
@@ -154,15 +184,7 @@ def read_run(run: Run, paths: RunPaths) -> dict[str, Any]:
     starts = [e for e in log if e["event"] == ev.RUN_START]
     if not starts:
         raise CollectError(f"{paths.events}: no run_start event")
-    keys = {
-        "plan": run.plan,
-        "experiment": run.experiment,
-        "variant": run.variant,
-        "label": run.label,
-        "group": run.group,
-        "seed": run.seed,
-        "run_id": run.run_id,
-    }
+    keys = _keys(run)
     provenance = _provenance(starts, config)
     epochs = _epoch_rows(log, keys, provenance)
     train_s = epochs[-1]["train_s"] if epochs else 0.0
@@ -173,8 +195,10 @@ def read_run(run: Run, paths: RunPaths) -> dict[str, Any]:
         **keys,
         "epochs": summary["epochs"],
         "iterations": summary["steps"],
+        "status": FINISHED,
         "train_s": train_s,
         "wall_s": summary["wall_s"],
+        **_outside_loop(log, summary),
         "train_gflops": summary["train_gflops"],
         "device_kind": "GPU" if on_gpu else "CPU",
         "num_devices": num_devices,
@@ -200,6 +224,45 @@ def read_run(run: Run, paths: RunPaths) -> dict[str, Any]:
         "evals": [*_eval_rows(log, keys, provenance, epochs), final],
         "epochs": epochs,
         "grids": _grid_rows(log, keys, provenance),
+    }
+
+
+def _keys(run: Run) -> dict[str, Any]:
+    return {
+        "plan": run.plan,
+        "experiment": run.experiment,
+        "variant": run.variant,
+        "label": run.label,
+        "group": run.group,
+        "seed": run.seed,
+        "run_id": run.run_id,
+    }
+
+
+def _outside_loop(log: list[dict], summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The job wall-clock and what of it went outside the training loop, from one run's log.
+
+    An evaluation older logs do not time took from its ``epoch`` event (written once precise BN
+    ended) to its ``eval`` event (written once it ended): both carry the Unix time of writing.
+    """
+    epochs = {e["epoch"]: e for e in log if e["event"] == ev.EPOCH}
+    evals = [e for e in log if e["event"] == ev.EVAL]
+    ends = [e for e in log if e["event"] == ev.RUN_END]
+    stats = [e["stats_s"] for e in epochs.values() if "stats_s" in e]
+    if all("eval_s" in e for e in evals):
+        eval_s: float | None = sum(e["eval_s"] for e in evals)
+    elif all(e["epoch"] in epochs for e in evals):
+        eval_s = sum(e["time_s"] - epochs[e["epoch"]]["time_s"] for e in evals)
+    else:
+        eval_s = None
+    exact = "total_s" in summary
+    return {
+        "total_s": summary["total_s"] if exact else summary["wall_s"],
+        "total_from": "process start" if exact else "training clock",
+        "setup_s": summary.get("setup_s"),
+        "stats_s": sum(stats) if len(stats) == len(epochs) else None,
+        "eval_s": eval_s,
+        "test_s": ends[-1].get("test_s") if ends else None,
     }
 
 

@@ -1,7 +1,7 @@
-"""A results table and its renderings: Markdown, CSV, LaTeX (booktabs) and HTML.
+"""A results table, its cells' number formats and its renderings: Markdown, CSV, LaTeX, HTML.
 
-Tables are built once as display strings (:class:`Table`) and only rendered here, so the four
-formats can never disagree on a number.
+Tables are built once as display strings (:class:`Table`, with the number formats below) and
+only rendered here, so the four formats can never disagree on a number.
 """
 
 from __future__ import annotations
@@ -11,6 +11,28 @@ import re
 from dataclasses import dataclass, field
 
 from replication.results.tidy import to_csv
+
+NONE = "\u2013"  # en dash: no value
+NOT_RUN = "not run"  # a planned run, variant or experiment without a finished run
+
+
+def num(value: float | None, digits: int = 1, suffix: str = "") -> str:
+    """A number with thousands separators and ``digits`` decimals; :data:`NONE` for None.
+
+    >>> num(1234.5), num(None), num(2.5, 2, "x")
+    ('1,234.5', '\u2013', '2.50x')
+    """
+    return NONE if value is None else f"{value:,.{digits}f}{suffix}"
+
+
+def sig(value: float | None, digits: int = 3) -> str:
+    """Significant digits, for quantities spanning many orders (device-hours)."""
+    return NONE if value is None else f"{value:.{digits}g}"
+
+
+def ratio(top: float | None, bottom: float | None) -> float | None:
+    """``top / bottom``, or None when either is missing or ``bottom`` is 0."""
+    return None if top is None or not bottom else top / bottom
 
 
 @dataclass(frozen=True)

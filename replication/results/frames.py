@@ -100,9 +100,10 @@ class ExperimentFrames:
 
 
 def plan_frames(plan: Plan, results_dir: Path | str) -> list[ExperimentFrames]:
-    """The frames of every experiment of a plan, from ``results/<plan>/*.csv``."""
+    """The frames of every experiment of a plan that has a finished run, from its CSVs."""
     res = Results(plan, results_dir)
-    return [experiment_frames(res, exp) for exp in plan.experiments]
+    ran = {r["experiment"] for r in res.runs}
+    return [experiment_frames(res, exp) for exp in plan.experiments if exp.id in ran]
 
 
 def experiment_frames(res: Results, exp: Experiment) -> ExperimentFrames:

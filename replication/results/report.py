@@ -40,7 +40,8 @@ figcaption { font-size: 0.9em; }
 <body>
 <h1>Multigrid replication: plan <code>{{ plan.name }}</code></h1>
 <p>Wu et al., <i>A Multigrid Method for Efficiently Training Video Models</i>, CVPR 2020.
-{{ runs }} runs in {{ plan.experiments|length }} experiment(s); every number below comes from
+{{ runs }} runs in {{ plan.experiments|length }} experiment(s){% if not_run %} ({{ not_run }}
+planned runs have not run: the tables say "not run"){% endif %}; every number below comes from
 their event logs, except the reported values of the claims table, which name their sources.
 Hardware: {{ hardware }}.</p>
 {% if skipped %}<p>Variants skipped because this version's config lacks their key:
@@ -77,6 +78,7 @@ def render_report(plan: Plan, results_dir: Path | str, figures_dir: Path | str) 
     return env.from_string(TEMPLATE).render(
         plan=plan,
         runs=len(res.runs),
+        not_run=len(res.planned) - len(res.runs),
         hardware=" / ".join(sorted({r["device"] for r in res.runs})),
         skipped=skipped_variants(plan),
         tables=tables,

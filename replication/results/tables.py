@@ -3,8 +3,10 @@
 Every number comes from our runs (``results/<plan>/*.csv``) except the claims table's reported
 values, which come from :mod:`replication.results.claims` with their sources. Accuracies are the
 mean over seeds with a seeded 95 % bootstrap CI; speedups are ratios of seed means against the
-experiment's baseline: *measured* compares training-loop wall-clock, *theoretical* compares the
-training FLOPs the runs counted (fvcore, forward + backward = 3x forward). The rows are read
+experiment's baseline: *train* compares training-loop wall-clock, *total* the job's wall-clock
+from process start to summary, *theoretical* the training FLOPs the runs counted (fvcore,
+forward + backward = 3x forward); efficiency is a measured speedup over the theoretical one.
+A planned variant or experiment none of whose runs finished reads "not run". The rows are read
 and queried by :class:`replication.results.query.Results` (importable from here too), the same
 layer the figures' frames use.
 """
@@ -13,30 +15,29 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from replication.io.atomic import atomic_folder, atomic_write_text
-from replication.results.claims import CLAIMS, Claim
-from replication.results.formats import Table, to_latex, to_markdown, to_table_csv
+from replication.results.claims import claims_table
+from replication.results.formats import (
+    NONE,
+    NOT_RUN,
+    Table,
+    num,
+    ratio,
+    sig,
+    to_latex,
+    to_markdown,
+    to_table_csv,
+)
 from replication.results.query import Results
 from replication.results.stats import Estimate
 from replication.results.tidy import Row
 from replication.results.units import METRIC_NAMES, TIMES, time_unit
-from replication.workflow import BASELINE, Experiment
-
-NONE = "\u2013"  # en dash: no value
-
+from replication.workflow import Experiment
 
 # --------------------------------------------------------------------------- formatting
-
-
-def _num(value: float | None, digits: int = 1, suffix: str = "") -> str:
-    return NONE if value is None else f"{value:,.{digits}f}{suffix}"
-
-
-def _sig(value: float | None, digits: int = 3) -> str:
-    """Significant digits, for quantities spanning many orders (device-hours)."""
-    return NONE if value is None else f"{value:.{digits}g}"
 
 
 def _flop_unit(values: Sequence[float]) -> tuple[str, float]:
@@ -49,11 +50,34 @@ def _flop_unit(values: Sequence[float]) -> tuple[str, float]:
 
 
 def _hardware(rows: Sequence[Row]) -> str:
-    return " / ".join(sorted({r["device"] for r in rows}))
+    return " / ".join(sorted({r["device"] for r in rows})) or NONE
 
 
-def _seeds(rows: Sequence[Row]) -> str:
-    return str(len(rows))
+def _seeds(res: Results, experiment: str, variant: str) -> str:
+    """Finished seeds: '3'; '2 of 3' when some planned seeds have not run; 'not run'."""
+    done, planned = len(res.runs_of(experiment, variant)), len(res.planned_of(experiment, variant))
+    if not done:
+        return NOT_RUN
+    return str(done) if done == planned else f"{done} of {planned}"
+
+
+def _not_run_note(res: Results, exp: Experiment) -> tuple[str, ...]:
+    missing = [r["run_id"] for r in res.planned_of(exp.id) if r["status"] == NOT_RUN]
+    if not missing:
+        return ()
+    return (f"Not run (no summary.json when collected): {', '.join(missing)}.",)
+
+
+def _clock_note(rows: Sequence[Row]) -> tuple[str, ...]:
+    """Says which runs' total time is the older logs' fallback (their summary's ``wall_s``)."""
+    older = [r["run_id"] for r in rows if r["total_from"] == "training clock"]
+    if not older:
+        return ()
+    return (
+        f"Total time of {len(older)} of {len(rows)} runs, logged by code older than the job "
+        "clock, is their summary's wall-clock from the training clock's start: it leaves out "
+        "process start-up, data set and model build and FLOP counting.",
+    )
 
 
 # --------------------------------------------------------------------------- tables
@@ -62,38 +86,38 @@ def _seeds(rows: Sequence[Row]) -> str:
 def main_table(res: Results, exp: Experiment) -> Table:
     """Baseline, the multigrid variants and the budget-matched baselines of one experiment."""
     variants = res.variants(exp.id, ("main", "budget"))
-    rows_of = {v: res.runs_of(exp.id, v) for v, _ in variants}
-    every = [r for rows in rows_of.values() for r in rows]
+    every = [r for v, _ in variants for r in res.runs_of(exp.id, v)]
     flop_name, flop_scale = _flop_unit([r["train_gflops"] for r in every])
-    unit = time_unit([r["train_s"] for r in every])
-    kind = "/".join(sorted({r["device_kind"] for r in every}))
+    unit = time_unit([r[c] for r in every for c in ("train_s", "total_s")])
+    kind = "/".join(sorted({r["device_kind"] for r in every})) or "Device"
     metrics = res.metrics(exp.id)
-    columns = (
-        "Variant",
-        "Seeds",
-        "Epochs",
-        "Iterations",
-        f"Train {flop_name}",
-        f"Train time ({unit.symbol})",
-        f"{kind}-hours",
-        "Speedup measured",
-        "Speedup theoretical",
-        *(METRIC_NAMES[m] for m in metrics),
-    )
     rows = []
     for variant, label in variants:
-        measured, theory = res.speedups(exp.id, variant)
+        seeds = _seeds(res, exp.id, variant)
+        if seeds == NOT_RUN:
+            rows.append((label, seeds, *[NONE] * (11 + len(metrics))))
+            continue
+        mean = partial(res.mean, exp.id, variant)
+        loop, total = (
+            res.speedup(exp.id, variant, "train_s"),
+            res.speedup(exp.id, variant, "total_s"),
+        )
+        theory = res.speedup(exp.id, variant, "train_gflops")
         rows.append(
             (
                 label,
-                _seeds(rows_of[variant]),
-                _num(res.mean(exp.id, variant, "epochs"), 0),
-                _num(res.mean(exp.id, variant, "iterations"), 0),
-                _num((res.mean(exp.id, variant, "train_gflops") or 0) / flop_scale, 2),
-                _num((res.mean(exp.id, variant, "train_s") or 0) / unit.seconds, 1),
-                _sig(res.mean(exp.id, variant, "device_hours")),
-                _num(measured, 2, TIMES),
-                _num(theory, 2, TIMES),
+                seeds,
+                num(mean("epochs"), 0),
+                num(mean("iterations"), 0),
+                num(ratio(mean("train_gflops"), flop_scale), 2),
+                num(ratio(mean("train_s"), unit.seconds), 1),
+                num(ratio(mean("total_s"), unit.seconds), 1),
+                sig(mean("device_hours")),
+                num(loop, 2, TIMES),
+                num(total, 2, TIMES),
+                num(theory, 2, TIMES),
+                num(ratio(loop, theory), 2),
+                num(ratio(total, theory), 2),
                 *(_estimate(res.estimate(exp.id, variant, m)) for m in metrics),
             )
         )
@@ -103,12 +127,31 @@ def main_table(res: Results, exp: Experiment) -> Table:
         caption=(
             "Means over seeds; accuracy is the final multi-view test, mean ± half-width of the "
             "95 % bootstrap CI over seeds (one seed: no interval). Train time is the training "
-            "loop's wall-clock (no evaluation); speedups are baseline over variant: measured in "
-            "train time, theoretical in counted training FLOPs. Budget-matched baselines train "
-            f"fewer epochs. Hardware: {_hardware(every)}."
+            "loop's wall-clock (no evaluation); total time is the job's, from process start to "
+            "summary (start-up, data set, FLOP counting, evaluations, precise BN, checkpoints "
+            "and the final test included). Speedups are baseline over variant: train and total "
+            "in those times, theoretical in counted training FLOPs; efficiency is a measured "
+            "speedup over the theoretical one. Budget-matched baselines train fewer epochs. "
+            f"Hardware: {_hardware(every)}."
         ),
-        columns=columns,
+        columns=(
+            "Variant",
+            "Seeds",
+            "Epochs",
+            "Iterations",
+            f"Train {flop_name}",
+            f"Train time ({unit.symbol})",
+            f"Total time ({unit.symbol})",
+            f"{kind}-hours",
+            "Speedup train",
+            "Speedup total",
+            "Speedup theoretical",
+            "Efficiency train",
+            "Efficiency total",
+            *(METRIC_NAMES[m] for m in metrics),
+        ),
         rows=tuple(rows),
+        notes=_not_run_note(res, exp) + _clock_note(every),
     )
 
 
@@ -126,21 +169,26 @@ def ablation_table(res: Results, exp: Experiment) -> Table | None:
     metric = res.metrics(exp.id)[0]
     base = res.mean(exp.id, "long_short", metric)
     every = [r for v, _ in reference + ablations for r in res.runs_of(exp.id, v)]
-    unit = time_unit([r["train_s"] for r in every])
+    unit = time_unit([r[c] for r in every for c in ("train_s", "total_s")])
     rows = []
     for variant, label in reference + ablations:
-        measured, theory = res.speedups(exp.id, variant)
+        seeds = _seeds(res, exp.id, variant)
+        if seeds == NOT_RUN:
+            rows.append((label, seeds, *[NONE] * 9))
+            continue
         this = res.mean(exp.id, variant, metric)
         delta = None if base is None or this is None else this - base
         rows.append(
             (
                 label,
-                _seeds(res.runs_of(exp.id, variant)),
-                _num(res.mean(exp.id, variant, "epochs"), 0),
-                _num(res.mean(exp.id, variant, "iterations"), 0),
-                _num((res.mean(exp.id, variant, "train_s") or 0) / unit.seconds, 1),
-                _num(measured, 2, TIMES),
-                _num(theory, 2, TIMES),
+                seeds,
+                num(res.mean(exp.id, variant, "epochs"), 0),
+                num(res.mean(exp.id, variant, "iterations"), 0),
+                num(ratio(res.mean(exp.id, variant, "train_s"), unit.seconds), 1),
+                num(ratio(res.mean(exp.id, variant, "total_s"), unit.seconds), 1),
+                num(res.speedup(exp.id, variant, "train_s"), 2, TIMES),
+                num(res.speedup(exp.id, variant, "total_s"), 2, TIMES),
+                num(res.speedup(exp.id, variant, "train_gflops"), 2, TIMES),
                 _estimate(res.estimate(exp.id, variant, metric)),
                 NONE if delta is None else f"{delta:+.1f}",
             )
@@ -150,7 +198,8 @@ def ablation_table(res: Results, exp: Experiment) -> Table | None:
         id=f"{exp.id}_ablations",
         title=f"{exp.title}: ablations of long + short cycle",
         caption=(
-            f"Each row changes one setting of long + short cycle. Speedups are over the "
+            f"Each row changes one setting of long + short cycle. Train time is the training "
+            f"loop's, total time the job's (as in the main table); speedups are over the "
             f"baseline; Δ is the {name.split(' ')[0]} difference to the default's seed mean "
             f"(in points). Rows with one seed have no interval. Hardware: {_hardware(every)}."
         ),
@@ -160,12 +209,15 @@ def ablation_table(res: Results, exp: Experiment) -> Table | None:
             "Epochs",
             "Iterations",
             f"Train time ({unit.symbol})",
-            "Speedup measured",
+            f"Total time ({unit.symbol})",
+            "Speedup train",
+            "Speedup total",
             "Speedup theoretical",
             name,
             f"Δ {name.split(' ')[0]}",
         ),
         rows=tuple(rows),
+        notes=_clock_note(every),
     )
 
 
@@ -189,8 +241,8 @@ def throughput_table(res: Results, exp: Experiment) -> Table:
                     str(key[1]),
                     str(key[2]),
                     str(sum(g["logged_steps"] for g in same)),
-                    _num(sum(speed) / len(speed) if speed else None, 1),
-                    _num(100 * sum(share) / len(share) if share else None, 1),
+                    num(sum(speed) / len(speed) if speed else None, 1),
+                    num(100 * sum(share) / len(share) if share else None, 1),
                 )
             )
     devices = [r for r in res.runs if r["experiment"] == exp.id]
@@ -215,74 +267,22 @@ def throughput_table(res: Results, exp: Experiment) -> Table:
     )
 
 
-def claims_table(res: Results) -> Table:
-    """Each reported number beside ours from the experiment that stands in for it."""
-    rows = []
-    for claim in CLAIMS:
-        exps = [e for e in res.plan.experiments if e.compare_with == claim.group]
-        if not exps:
-            rows.append((claim.group, claim.what, _reported(claim), claim.source, "not run", NONE))
-            continue
-        for exp in exps:
-            rows.append(
-                (
-                    claim.group,
-                    claim.what,
-                    _reported(claim),
-                    claim.source,
-                    _ours(res, exp, claim),
-                    exp.id,
-                )
-            )
-    return Table(
-        id="claims",
-        title="Reported numbers beside ours",
-        caption=(
-            "Reported: from the paper's abstract, PySlowFast's MODEL_ZOO re-implementation and "
-            "other sources as named (the paper's tables were not available). Ours: the "
-            "experiment of this plan that compares with the claim's setting; a smoke "
-            "experiment on synthetic data only stands in for it, so its numbers check the "
-            "mechanics (speedup, direction of accuracy change), not the paper's values."
-        ),
-        columns=("Setting", "Claim", "Reported", "Source", "Ours", "Our experiment"),
-        rows=tuple(rows),
-        align="llrlrl",
-    )
-
-
-def _reported(claim: Claim) -> str:
-    if claim.quantity == "speedup":
-        return f"{claim.value:.1f}{TIMES}"
-    if claim.quantity == "delta":
-        return f"{claim.value:+.1f}"
-    return f"{claim.value:.1f}"
-
-
-def _ours(res: Results, exp: Experiment, claim: Claim) -> str:
-    if claim.quantity == "speedup":
-        measured, _ = res.speedups(exp.id, claim.variant)
-        return _num(measured, 2, TIMES)
-    metric = claim.metric if claim.metric in res.metrics(exp.id) else None
-    if metric is None:
-        return NONE
-    if claim.quantity == "delta":
-        this, base = res.mean(exp.id, claim.variant, metric), res.mean(exp.id, BASELINE, metric)
-        return NONE if this is None or base is None else f"{this - base:+.1f}"
-    return _estimate(res.estimate(exp.id, claim.variant, metric))
-
-
 def runs_table(res: Results) -> Table:
     """Every run, one row per seed, with its provenance: where each mean comes from."""
     rows = []
-    for r in res.runs:
+    for r in res.planned:
+        if r["status"] == NOT_RUN:
+            rows.append((r["run_id"], NOT_RUN, *[NONE] * 8))
+            continue
         metric = "mAP" if r["mAP"] is not None else "top1"
         rows.append(
             (
                 r["run_id"],
                 str(r["epochs"]),
                 str(r["iterations"]),
-                _num(r["train_s"], 1),
-                _num(r[metric], 1),
+                num(r["train_s"], 1),
+                num(r["total_s"], 1),
+                num(r[metric], 1),
                 metric,
                 r["device"],
                 (r["git_sha"] or "")[:10] + ("-dirty" if r["git_dirty"] else ""),
@@ -293,14 +293,16 @@ def runs_table(res: Results) -> Table:
         id="runs",
         title="Every run",
         caption=(
-            "One row per run: training-loop time, final test metric, hardware, the commit "
-            "that trained it and the hash of its resolved config (config.json in the run folder)."
+            "One row per planned run: training-loop and total (job) time, final test metric, "
+            "hardware, the commit that trained it and the hash of its resolved config "
+            "(config.json in the run folder); 'not run' where no summary.json was collected."
         ),
         columns=(
             "Run",
             "Epochs",
             "Iterations",
             "Train time (s)",
+            "Total time (s)",
             "Metric",
             "Name",
             "Hardware",
@@ -308,7 +310,8 @@ def runs_table(res: Results) -> Table:
             "Config",
         ),
         rows=tuple(rows),
-        align="lrrrrllll",
+        align="lrrrrrllll",
+        notes=_clock_note(res.runs),
     )
 
 
@@ -316,7 +319,9 @@ def build_tables(res: Results) -> list[Table]:
     """All tables of a plan, in reading order."""
     tables: list[Table] = []
     for exp in res.plan.experiments:
-        tables.append(main_table(res, exp))
+        tables.append(main_table(res, exp))  # an experiment that has not run: says so
+        if not any(r["experiment"] == exp.id for r in res.runs):
+            continue
         ablations = ablation_table(res, exp)
         if ablations is not None:
             tables.append(ablations)
@@ -339,8 +344,10 @@ def write_tables(tables: Sequence[Table], out_dir: Path | str, index_title: str)
             (tmp / f"{table.id}.md").write_text(to_markdown(table), encoding="utf-8")
             (tmp / f"{table.id}.csv").write_text(to_table_csv(table), encoding="utf-8")
             (tmp / f"{table.id}.tex").write_text(to_latex(table), encoding="utf-8")
+            ran = any(row[1] != NOT_RUN for row in table.rows)
             index.append(
                 f"- [{table.title}]({table.id}.md) ([CSV]({table.id}.csv), [LaTeX]({table.id}.tex))"
+                + ("" if ran else f": {NOT_RUN}")
             )
     marker = out_dir / "README.md"
     atomic_write_text(marker, "\n".join(index) + "\n")

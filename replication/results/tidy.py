@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +57,12 @@ def _parse(text: str, kind: type) -> Any:
     return kind(text)
 
 
-def read_rows(path: Path | str, types: Mapping[str, type]) -> list[Row]:
+def read_rows(
+    path: Path | str, types: Mapping[str, type], optional: Collection[str] = ()
+) -> list[Row]:
     """Read a CSV written by :func:`write_rows`, converting the columns named in ``types``.
+
+    Columns in ``optional`` (added after files were written) may be absent: they read as None.
 
     Raises:
         ValueError: naming the file when a column is missing or a cell does not parse.
@@ -68,13 +72,15 @@ def read_rows(path: Path | str, types: Mapping[str, type]) -> list[Row]:
         raise ValueError(f"{path}: no such results file (run the collect step first)")
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        missing = set(types) - set(reader.fieldnames or ())
+        absent = set(types) - set(reader.fieldnames or ())
+        missing = absent - set(optional)
         if missing:
             raise ValueError(f"{path}: missing columns {', '.join(sorted(missing))}")
         rows = []
         for number, raw in enumerate(reader, 2):
             try:
-                rows.append({k: _parse(v, types.get(k, str)) for k, v in raw.items()})
+                row = {k: _parse(v, types.get(k, str)) for k, v in raw.items()}
+                rows.append({**row, **dict.fromkeys(absent)})
             except ValueError as err:
                 raise ValueError(f"{path}: line {number}: {err}") from None
     return rows
