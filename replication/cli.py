@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,8 +31,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg, _ = load_schedule(args.config, args.set)
     # Imported here: torch and pytorchvideo take seconds to import, the other commands need neither.
     from replication.engine.loop import train
+    from replication.engine.setup import process_started
 
-    summary = train(cfg, Path(args.run_dir), progress=not args.quiet)
+    started = process_started(fallback=time.perf_counter())  # imports count: a job pays them
+    summary = train(cfg, Path(args.run_dir), progress=not args.quiet, job_started=started)
     if summary is None:
         print(f"stopped; resume with the same command (run folder {args.run_dir})", file=sys.stderr)
         return 3

@@ -106,9 +106,14 @@ class TrainingJob(submitit.helpers.Checkpointable):
 
     def _train(self, rank: int, world: int, device: Any, box: dict[str, Any]) -> None:
         from replication.engine.loop import train  # torch and the models load in the job only
+        from replication.engine.setup import process_started
 
         running = self._running
         assert running is not None
+        # A job process of its own (SLURM, local) counts from its start; a debug job's process
+        # is the caller's, so it counts from here.
+        own = "SUBMITIT_FOLDER" in os.environ
+        started = process_started(time.perf_counter()) if own else None
         try:
             box["summary"] = train(
                 self.cfg,
@@ -119,6 +124,7 @@ class TrainingJob(submitit.helpers.Checkpointable):
                 stop_requested=running.stop.is_set,
                 progress=False,
                 cpus=self.cpus or int(os.environ.get("SLURM_CPUS_PER_TASK", "0")) or None,
+                job_started=started,
             )
         except BaseException as err:
             box["error"] = err

@@ -44,6 +44,7 @@ def train(
     stop_requested: Callable[[], bool] = never,
     progress: bool = True,
     cpus: int | None = None,
+    job_started: float | None = None,
 ) -> dict[str, Any] | None:
     """Train ``cfg`` in ``run_dir``; returns the summary, or None when stopped for a requeue.
 
@@ -52,8 +53,9 @@ def train(
     and ``should_stop`` (asked after every iteration) must answer the same on every rank at the
     same iteration. ``stop_requested`` says whether this process was asked to stop, and is asked
     everywhere else (cache build, FLOP counting, precise BN, evaluation); see
-    :mod:`replication.engine.stop`. ``cpus`` is this process's share of cores (a SLURM task's
-    ``cpus_per_task``); None: every core it may run on. Loader workers get theirs first.
+    :mod:`replication.engine.stop`. ``cpus``: this process's cores (SLURM's ``cpus_per_task``;
+    None: all it may use), loader workers' first. ``job_started``: where the total wall-clock
+    starts (``perf_counter``; None: now); a process per job passes ``process_started()``.
     """
     paths = RunPaths(Path(run_dir))
     if paths.summary.is_file():
@@ -61,7 +63,7 @@ def train(
     # ---- set-up: schedule, model, optimizer, data; then resume and open the event log
     stopper = Stopper(should_stop, stop_requested)
     try:
-        run = set_up(cfg, paths, rank, world_size, progress, cpus, stopper)
+        run = set_up(cfg, paths, rank, world_size, progress, cpus, stopper, job_started)
     except StopRequested:
         return None  # nothing trained in this job yet: the newest checkpoint on disk stands
     state, resumed_from = resume(run)

@@ -75,9 +75,9 @@ def process_started(fallback: float) -> float:
     The job's wall-clock counts from here: interpreter start and imports (torch takes seconds)
     are part of what a run costs. Linux states a process's start in clock ticks since boot
     (``/proc/self/stat``, field 22) and the time since boot in ``/proc/uptime`` (10 ms
-    resolution). A long-lived process that trains several runs one after another (the test
-    suite, a notebook) charges its earlier life to the first one it trains, and to each after;
-    the workflow starts one process per job.
+    resolution). Only for a process started for one job (``python -m replication train``, a
+    submitit job): a long-lived one (a notebook, the test suite) would charge its earlier life
+    to the run, so :func:`replication.engine.loop.train` counts from its call by default.
     """
     try:
         after_name = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
@@ -121,13 +121,14 @@ def set_up(
     progress: bool,
     cpus: int | None,
     stopper: Stopper,
+    job_started: float | None = None,
 ) -> Run:
     """Schedule, seeded model and optimizer, data sets and loader settings of a fresh start.
 
     Raises:
         StopRequested: when asked to stop while the frame cache is built.
     """
-    job_started = process_started(fallback=time.perf_counter())
+    job_started = time.perf_counter() if job_started is None else job_started
     schedule = build_schedule(cfg)
     device = pick_device(rank)
     torch.manual_seed(cfg.train.seed)
