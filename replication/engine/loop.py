@@ -48,10 +48,9 @@ def train(
 ) -> dict[str, Any] | None:
     """Train ``cfg`` in ``run_dir``; returns the summary, or None when stopped for a requeue.
 
-    A finished run (``summary.json`` present) returns its summary without training again. With
-    several processes, the caller has initialised ``torch.distributed``; every rank calls this,
-    and ``should_stop`` (asked after every iteration) must answer the same on every rank at the
-    same iteration. ``stop_requested`` says whether this process was asked to stop, and is asked
+    A finished run (``summary.json``) returns its summary. With several processes the caller has
+    initialised ``torch.distributed``; ``should_stop`` (asked after every iteration) must answer
+    the same on every rank at the same iteration. ``stop_requested`` says whether this process was asked to stop, and is asked
     everywhere else (cache build, FLOP counting, precise BN, evaluation); see
     :mod:`replication.engine.stop`. ``cpus``: this process's cores (SLURM's ``cpus_per_task``;
     None: all it may use), loader workers' first. ``job_started``: where the total wall-clock
