@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DEFAULT_CONFIG ?= config/kinetics/slowfast_8x8_r50_multigrid.yaml
 PYTEST_ARGS ?=
 
-.PHONY: tables test lint format docs lock clean venv
+.PHONY: tables test lint format docs lock clean venv wheelhouse gpu-check
 
 venv: $(STAMP)
 
@@ -41,6 +41,14 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# The wheels a GPU node without an index lacks (Python 3.12, manylinux x86_64; docs/gpu.md), and
+# the GPU check itself, run on that node: make gpu-check OUT=results/gpu-check.
+wheelhouse:
+	$(PYTHON) -m replication.gpu wheelhouse --python-version 3.12 --platform manylinux2014_x86_64 --out wheelhouse
+
+gpu-check:
+	PYTHONUNBUFFERED=1 $(PYTHON) -m replication.gpu check --wheelhouse wheelhouse --out $(or $(OUT),results/gpu-check)
 
 # Regenerate the committed key reference and JSON schemas (tests fail when they drift).
 docs: $(STAMP)
