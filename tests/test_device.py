@@ -80,3 +80,19 @@ def test_scaled_step_matches_the_plain_step_on_the_cpu():
     assert scaled_loss == plain_loss
     for a, b in zip(plain, scaled, strict=True):
         torch.testing.assert_close(a, b)
+
+
+def test_fp16_loss_scale_survives_a_checkpoint(tmp_path):
+    """A resumed fp16 run continues with the loss scale it had reached, not the initial one."""
+    from replication.engine.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+    from replication.engine.state import TrainState
+
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
+    scaler.scale(torch.ones(()))  # the scale exists once a loss was scaled
+    scaler.update(new_scale=512.0)
+    saved = Checkpoint(TrainState(), {}, {}, [], {}, {}, scaler=scaler.state_dict())
+    save_checkpoint(tmp_path / "c.pt", saved)
+    resumed = torch.amp.GradScaler("cpu")
+    resumed.load_state_dict(load_checkpoint(tmp_path / "c.pt").scaler)
+    assert resumed.get_scale() == 512.0
+    assert Checkpoint.from_file_dict({**saved.to_file_dict(), "scaler": {}}).scaler == {}

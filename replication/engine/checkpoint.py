@@ -10,7 +10,7 @@ choice of the newest checkpoint belong to :class:`replication.io.run_paths.RunPa
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ class Checkpoint:
     bn_mode: list[Any]  # [kind, splits, sync_devices] of that form
     optimizer: dict[str, Any]
     rng: dict[str, Any]  # Python, NumPy and torch generator states (rng_state)
+    scaler: dict[str, Any] = field(default_factory=dict)  # fp16's loss scaler; {}: none
 
     def to_file_dict(self) -> dict[str, Any]:
         """The dict ``torch.save`` writes: the model parts, then every TrainState field."""
@@ -48,6 +49,7 @@ class Checkpoint:
             bn_mode=saved["bn_mode"],
             optimizer=saved["optimizer"],
             rng=saved["rng"],
+            scaler=saved.get("scaler", {}),
         )
 
 

@@ -76,6 +76,7 @@ def write_checkpoint(run: Run, state: TrainState, wall_s: float) -> None:
         bn_mode=[net.bn_mode.kind, net.bn_mode.splits, net.bn_mode.sync_devices],
         optimizer=run.optimizer.state_dict(),
         rng=rng_state(),
+        scaler=net.scaler.state_dict() if net.scaler is not None else {},
     )
     save_checkpoint(path, checkpoint)
 

@@ -50,8 +50,8 @@ def train(
 
     A finished run (``summary.json``) returns its summary. With several processes the caller has
     initialised ``torch.distributed``; ``should_stop`` (asked after every iteration) must answer
-    the same on every rank at the same iteration. ``stop_requested`` says whether this process was asked to stop, and is asked
-    everywhere else (cache build, FLOP counting, precise BN, evaluation); see
+    the same on every rank at the same iteration. ``stop_requested`` (this process was asked to
+    stop) is asked everywhere else: cache build, FLOP counting, precise BN, evaluation; see
     :mod:`replication.engine.stop`. ``cpus``: this process's cores (SLURM's ``cpus_per_task``;
     None: all it may use), loader workers' first. ``job_started``: where the total wall-clock
     starts (``perf_counter``; None: now); a process per job passes ``process_started()``.

@@ -191,6 +191,8 @@ def resume(run: Run) -> tuple[TrainState, Path | None]:
     plan = run.schedule.epochs[min(state.epoch, run.schedule.max_epoch - 1)]
     _load_model(run.net, saved, plan, run.world_size)
     run.optimizer.load_state_dict(saved.optimizer)
+    if run.net.scaler is not None and saved.scaler:  # fp16: resume with the loss scale reached
+        run.net.scaler.load_state_dict(saved.scaler)
     set_rng_state(saved.rng)
     run.wall_before = state.wall_s
     # Checkpoints older than the job clock lack it: their training clock is the best left.
