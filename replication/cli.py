@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--slurm",
         metavar="PROFILE",
-        help="resource profile, e.g. slurm/local.yaml (default: one task, 1 CPU, no GPU)",
+        help="resource profile, e.g. slurm/local.yaml (default: one task; locally a GPU if any)",
     )
     p.add_argument(
         "--set",

@@ -94,7 +94,7 @@ def run_launch(
     """
     cfg, _ = load_schedule(config, overrides)  # every config error before anything is queued
     profile = load_profile(profile_path) if profile_path else SlurmProfile()
-    source = profile_path or "the default profile (one task, 1 CPU, no GPU)"
+    source = profile_path or "the default profile (one task; a local job gets a GPU if any)"
     check_resources(cluster, profile, cfg, source)
     paths = RunPaths(Path(run_dir))
     check_run_folder(cfg, paths.root, config)
