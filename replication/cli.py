@@ -12,14 +12,24 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from replication.config import RunConfig, config_source
 from replication.config.docs import config_reference, config_schema
 from replication.config.errors import run_command
-from replication.schedule import DEFAULT_CLIPS_PER_EPOCH, load_schedule
+from replication.config.pyslowfast import render_translation, translate_file
+from replication.config.rules import config_notes
+from replication.io.atomic import atomic_write_text
+from replication.schedule import DEFAULT_CLIPS_PER_EPOCH, build_schedule, load_schedule
 from replication.schedule.render import schedule_table, schedule_to_json
+
+
+def _print_notes(cfg: RunConfig) -> None:
+    for note in config_notes(cfg):
+        print(f"note: {note}", file=sys.stderr)
 
 
 def _cmd_schedule(args: argparse.Namespace) -> int:
     cfg, schedule = load_schedule(args.config, args.set, clips_per_epoch=args.clips_per_epoch)
+    _print_notes(cfg)
     if args.json:
         print(json.dumps(schedule_to_json(schedule), indent=1))
     else:
@@ -29,6 +39,7 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     cfg, _ = load_schedule(args.config, args.set)
+    _print_notes(cfg)
     # Imported here: torch and pytorchvideo take seconds to import, the other commands need neither.
     from replication.engine.loop import train
     from replication.engine.setup import process_started
@@ -67,6 +78,21 @@ def _cmd_slurm_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pyslowfast_config(args: argparse.Namespace) -> int:
+    cfg, ours, notes = translate_file(args.file)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    with config_source(args.file):
+        build_schedule(cfg)  # schedule errors too, before anything is written
+    text = render_translation(args.file, ours, notes)
+    if args.write:
+        atomic_write_text(args.write, text)
+        print(f"wrote {args.write}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _cmd_config_schema(args: argparse.Namespace) -> int:
     sys.stdout.write(config_schema())
     return 0
@@ -88,6 +114,15 @@ def _config_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a key (repeatable)",
     )
+
+
+def _add_pyslowfast_config(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "pyslowfast-config", help="translate a PySlowFast YAML config (with _BASE_) into ours"
+    )
+    p.add_argument("file", help="PySlowFast config, e.g. SLOWFAST_8x8_R50_stepwise_multigrid.yaml")
+    p.add_argument("--write", metavar="OUT", help="write our config here (default: print it)")
+    p.set_defaults(func=_cmd_pyslowfast_config)
 
 
 def _add_slurm_profile(commands: argparse._SubParsersAction) -> None:
@@ -171,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_launch)
 
     _add_slurm_profile(commands)
+    _add_pyslowfast_config(commands)
 
     p = commands.add_parser("config-schema", help="print the JSON schema of experiment configs")
     p.set_defaults(func=_cmd_config_schema)

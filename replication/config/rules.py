@@ -52,18 +52,7 @@ def check_invariants(cfg: RunConfig) -> None:
             "train.batch_size",
             f"{train.batch_size} clips do not divide over train.num_gpus={train.num_gpus}",
         )
-    if not solver.steps or solver.steps[0] != 0:
-        raise ConfigError("solver.steps", f"must start at epoch 0, got {list(solver.steps)}")
-    _check_increasing("solver.steps", solver.steps)
-    if solver.steps[-1] >= solver.max_epoch:
-        raise ConfigError(
-            "solver.steps",
-            f"last step {solver.steps[-1]} must be before solver.max_epoch={solver.max_epoch}",
-        )
-    if solver.lrs is not None and len(solver.lrs) != len(solver.steps):
-        raise ConfigError(
-            "solver.lrs", f"needs one entry per step ({len(solver.steps)}), got {len(solver.lrs)}"
-        )
+    _check_steps(cfg)
     if solver.warmup_epochs > solver.max_epoch:
         raise ConfigError(
             "solver.warmup_epochs",
@@ -82,6 +71,42 @@ def check_invariants(cfg: RunConfig) -> None:
                 )
     if not mg.long_cycle and mg.short_cycle and math.floor(solver.max_epoch * mg.epoch_factor) < 1:
         raise ConfigError("multigrid.epoch_factor", "leaves no epoch to train")
+
+
+def _check_steps(cfg: RunConfig) -> None:
+    solver = cfg.solver
+    if not solver.steps and solver.lr_policy == "cosine" and not cfg.multigrid.long_cycle:
+        return  # a cosine schedule needs no stages, as PySlowFast's cosine configs ship
+    if not solver.steps or solver.steps[0] != 0:
+        why = " (multigrid.long_cycle runs its cycles between steps)" * cfg.multigrid.long_cycle
+        raise ConfigError("solver.steps", f"must start at epoch 0, got {list(solver.steps)}{why}")
+    _check_increasing("solver.steps", solver.steps)
+    if solver.steps[-1] >= solver.max_epoch:
+        raise ConfigError(
+            "solver.steps",
+            f"last step {solver.steps[-1]} must be before solver.max_epoch={solver.max_epoch}",
+        )
+    if solver.lrs is not None and len(solver.lrs) < len(solver.steps):
+        raise ConfigError(
+            "solver.lrs",
+            f"needs one entry per step ({len(solver.steps)}), got {len(solver.lrs)}",
+        )
+
+
+def config_notes(cfg: RunConfig) -> list[str]:
+    """What a valid config holds that training will not use, one line each (not errors).
+
+    PySlowFast ships step configs with more relative LRs than steps and reads only one per
+    step; such configs load here too, and the unused values are named.
+    """
+    solver, notes = cfg.solver, []
+    if solver.lrs is not None and len(solver.lrs) > len(solver.steps):
+        unused = list(solver.lrs[len(solver.steps) :])
+        notes.append(
+            f"solver.lrs: {len(solver.lrs)} entries for {len(solver.steps)} steps; the last "
+            f"{len(unused)} ({unused}) are not used, as in PySlowFast"
+        )
+    return notes
 
 
 def _check_long_cycle(cfg: RunConfig) -> None:

@@ -189,10 +189,13 @@ class SolverConfig(BaseModel):
     )
     steps: Annotated[tuple[Annotated[int, Field(ge=0)], ...], _AsTuple] = Field(
         (0, 94, 154, 196),
-        description="epochs where LR stages start (first 0); with long cycle they bound the cycles",
+        description="epochs where LR stages start (first 0); with long cycle they bound the "
+        "cycles; a cosine config without long cycle may give none",
     )
     lrs: Annotated[tuple[PositiveFloat, ...] | None, _AsTuple] = Field(
-        None, description="LR multiplier per stage (policy 'steps'); null means gamma**stage"
+        None,
+        description="LR multiplier per stage (policy 'steps'); null means gamma**stage; entries "
+        "past the last step are not used (PySlowFast ships such configs)",
     )
     gamma: float = Field(0.1, gt=0, description="LR ratio between stages (long cycle and lrs=null)")
     max_epoch: int = Field(239, gt=0, description="training length of the baseline, in epochs")

@@ -87,7 +87,8 @@ def _stages(
 ) -> tuple[tuple[LongCyclePhase, ...] | None, tuple[int, ...], tuple[float, ...], int]:
     """Long-cycle phases (or None), LR steps, relative LRs and training length in epochs."""
     data, solver, mg = cfg.data, cfg.solver, cfg.multigrid
-    base_lrs = solver.lrs or tuple(solver.gamma**i for i in range(len(solver.steps)))
+    stages = solver.steps or (0,)  # a cosine config may have no steps: one stage
+    base_lrs = (solver.lrs or tuple(solver.gamma**i for i in range(len(stages))))[: len(stages)]
     if mg.long_cycle:
         phases = long_cycle_phases(data, solver, mg)
         steps, lrs = rewritten_steps(solver, mg, phases)
@@ -95,9 +96,9 @@ def _stages(
             steps = (0, *(p.end_epoch for p in phases[:-1]))
         return phases, steps, lrs, phases[-1].end_epoch
     if mg.short_cycle:
-        steps = tuple(int(s * mg.epoch_factor) for s in solver.steps)
+        steps = tuple(int(s * mg.epoch_factor) for s in stages)
         return None, steps, base_lrs, int(solver.max_epoch * mg.epoch_factor)
-    return None, solver.steps, base_lrs, solver.max_epoch
+    return None, stages, base_lrs, solver.max_epoch
 
 
 def _plan(shape: EpochShape, lr: LRSchedule, flags: tuple[bool, bool]) -> EpochPlan:
