@@ -269,3 +269,26 @@ def test_linear_scaling_gives_a_1_gpu_run_the_lr_the_paper_rule_gives():
                                                         "train.batch_size=128", "solver.lr_reference_batch=64")  # fmt: skip
     assert b.lr.cosine_end_lr == pytest.approx(2 * a.lr.cosine_end_lr)
     assert b.lr_at(100) == pytest.approx(2 * a.lr_at(100))
+
+
+def test_random_order_permutes_each_stage_and_keeps_the_fine_tune_phase():
+    """The paper's ablation: the same shapes and work per LR stage, visited in a random order;
+    the same config always gives the same order (resume stays exact)."""
+    ordered = schedule_of(K400_MG)
+    shuffled = schedule_of(K400_MG, "multigrid.long_cycle_order=random")
+    assert shuffled == schedule_of(K400_MG, "multigrid.long_cycle_order=random")
+
+    def stages(s):
+        out = {}
+        for p in s.long_cycle:
+            out.setdefault(p.stage, []).append((p.batch_factor, p.num_frames, p.crop_size))
+        return out
+
+    a, b = stages(ordered), stages(shuffled)
+    assert {k: sorted(v) for k, v in a.items()} == {k: sorted(v) for k, v in b.items()}
+    assert any(a[k] != b[k] for k in a)  # this seed changes the order of some stage
+    assert shuffled.long_cycle[-1] == ordered.long_cycle[-1]  # fine-tune: base shape, last
+    assert shuffled.lrs[-2:] == ordered.lrs[-2:]  # its two LRs too
+    assert shuffled.cost.iterations == pytest.approx(ordered.cost.iterations, rel=0.01)
+    other = schedule_of(K400_MG, "multigrid.long_cycle_order=random", "multigrid.order_seed=1")
+    assert stages(other) != b

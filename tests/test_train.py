@@ -196,3 +196,18 @@ def test_a_kill_while_a_checkpoint_is_written_leaves_the_previous_one(
     (paths.checkpoints / f".{first.name}.4242.tmp").write_bytes(b"torn")  # what SIGKILL leaves
     resumed = train(cfg, run, progress=False)
     assert resumed["metrics"] == reference["metrics"] and resumed["steps"] == reference["steps"]
+
+
+def test_a_random_long_cycle_order_trains_its_shapes_in_that_order(tiny_config, tmp_path):
+    """The random-order ablation reaches the engine: phases run in the schedule's order."""
+    cfg = tiny_config("multigrid.long_cycle_order=random", "multigrid.order_seed=3",
+                      "solver.steps=[0,4]", "solver.max_epoch=6")  # fmt: skip
+    train(cfg, tmp_path / "run", progress=False)
+    log = ev.read_events(tmp_path / "run" / "events.jsonl")
+    ran = [(e["num_frames"], e["crop_size"]) for e in log if e["event"] == ev.PHASE]
+    planned = [(p.num_frames, p.crop_size) for p in build_schedule(cfg).long_cycle
+               if p.end_epoch > p.start_epoch]  # fmt: skip
+    assert ran == planned
+    ordered = build_schedule(tiny_config("solver.steps=[0,4]", "solver.max_epoch=6"))
+    assert planned != [(p.num_frames, p.crop_size) for p in ordered.long_cycle
+                       if p.end_epoch > p.start_epoch]  # fmt: skip

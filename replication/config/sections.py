@@ -232,6 +232,13 @@ class MultigridConfig(BaseModel):
         description="end with a fine-tune phase at the base shape (the last LR stage); false runs "
         "the long cycle in every LR stage; no effect without long cycle",
     )
+    long_cycle_order: Literal["coarse_to_fine", "random"] = Field(
+        "coarse_to_fine",
+        description="order of the long-cycle shapes inside each LR stage: 'coarse_to_fine' (the "
+        "method) or 'random', a permutation per stage drawn from order_seed (the paper's "
+        "ablation); the fine-tune phase stays last",
+    )
+    order_seed: int = Field(0, ge=0, description="seed of the 'random' long-cycle order")
     bn_base_size: int = Field(8, gt=0, description="clips per BatchNorm statistics group")
     eval_freq: int = Field(3, gt=0, description="evaluations and checkpoints per long-cycle shape")
 

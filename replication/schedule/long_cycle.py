@@ -7,6 +7,8 @@ exactly where PySlowFast's do (a golden test reproduces its K400 schedule to the
 
 from __future__ import annotations
 
+import random
+
 from replication.config import ConfigError, DataConfig, MultigridConfig, SolverConfig
 from replication.schedule.records import LongCyclePhase
 
@@ -40,6 +42,20 @@ def _shapes_per_phase(data: DataConfig, mg: MultigridConfig) -> list[list[tuple[
     return out
 
 
+def shape_order(mg: MultigridConfig, stage: int, count: int) -> list[int]:
+    """The order the ``count`` long-cycle shapes are visited in LR stage ``stage``.
+
+    Coarse to fine is the method; ``random`` is the paper's ablation: each stage a permutation
+    of its own, drawn from ``multigrid.order_seed`` (the same config always gives the same
+    schedule, so resume stays exact). Each shape keeps its epochs (equal iterations per shape),
+    so only the order, and the rounding of phase ends, change.
+    """
+    order = list(range(count))
+    if mg.long_cycle_order == "random":
+        random.Random(mg.order_seed * 1_000_003 + stage).shuffle(order)
+    return order
+
+
 def long_cycle_phases(
     data: DataConfig, solver: SolverConfig, mg: MultigridConfig
 ) -> tuple[LongCyclePhase, ...]:
@@ -52,7 +68,8 @@ def long_cycle_phases(
     total_iters = 0.0
     for stage in range(len(steps) - 1):
         stage_epochs = steps[stage + 1] - steps[stage]
-        for index, shapes in enumerate(shapes_per_phase):
+        for index in shape_order(mg, stage, len(shapes_per_phase)):
+            shapes = shapes_per_phase[index]
             epochs = stage_epochs * avg_bs[index] / sum(avg_bs)  # equal iterations per shape
             total_iters += epochs / avg_bs[index]
             raw.append((stage, shapes[-1], epochs))
@@ -86,5 +103,7 @@ def rewritten_steps(
         return (0, *(p.end_epoch for p in phases[:-1])), tuple(lrs)
     steps = [0] + [p.end_epoch for p in phases]
     steps[-1] = (steps[-2] + steps[-1]) // 2
-    lrs = [*lrs[:-1], lrs[-2], lrs[-1]]
+    # The fine-tune phase's first half keeps the last cycled stage's LR at the base shape's batch
+    # (PySlowFast's LRS[-2]: the same number when the shapes run coarse to fine).
+    lrs = [*lrs[:-1], solver.gamma ** phases[-2].stage * phases[-1].batch_factor, lrs[-1]]
     return tuple(steps), tuple(lrs)
