@@ -48,18 +48,25 @@ def parse_sinfo(text: str, partition: str) -> list[Node]:
     return nodes
 
 
+NODE_ARGS = ("-N", "-o", "%N|%c|%m|%G|%P")  # one line per node, as parse_sinfo reads it
+
+
+def ask_sinfo(*args: str) -> subprocess.CompletedProcess[str] | OSError:
+    """``sinfo -h ARGS``, or the error that kept it from answering (not found, timed out)."""
+    try:
+        return subprocess.run(["sinfo", "-h", *args], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired as err:
+        return OSError(f"sinfo timed out after {err.timeout:g} s")
+    except OSError as err:
+        return err
+
+
 def partition_nodes(partition: str) -> list[Node] | None:
     """Ask ``sinfo`` for the nodes of ``partition``; None when sinfo cannot answer."""
-    try:
-        proc = subprocess.run(
-            ["sinfo", "-h", "-N", "-o", "%N|%c|%m|%G|%P"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+    proc = ask_sinfo(*NODE_ARGS)
+    if isinstance(proc, OSError) or proc.returncode != 0:
         return None
-    return parse_sinfo(proc.stdout, partition) if proc.returncode == 0 else None
+    return parse_sinfo(proc.stdout, partition)
 
 
 def check_fits_nodes(profile: SlurmProfile, nodes: list[Node], source: str) -> None:

@@ -10,14 +10,13 @@ profiles before it writes anything. The result is a plain YAML file to read and 
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import yaml
 
-from replication.cluster.nodes import Node, check_fits_nodes, parse_sinfo
+from replication.cluster.nodes import NODE_ARGS, Node, ask_sinfo, check_fits_nodes, parse_sinfo
 from replication.cluster.profile import SlurmProfile, validate_profile
 from replication.config import ConfigError
 from replication.io.atomic import atomic_write_text
@@ -56,16 +55,10 @@ def parse_time_limit(text: str) -> int | None:
     return int(days) * 24 * 60 + hours * 60 + mins
 
 
-def _run_sinfo(fmt: str) -> str:
-    try:
-        proc = subprocess.run(
-            ["sinfo", "-h", "-o", fmt] if "%N" not in fmt else ["sinfo", "-h", "-N", "-o", fmt],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise ConfigError("", f"cannot ask sinfo about the cluster ({err})", "sinfo") from None
+def _sinfo_text(*args: str) -> str:
+    proc = ask_sinfo(*args)
+    if isinstance(proc, OSError):
+        raise ConfigError("", f"cannot ask sinfo about the cluster ({proc})", "sinfo")
     if proc.returncode != 0:
         first = (proc.stderr.strip().splitlines() or ["no output"])[0]
         raise ConfigError("", f"sinfo failed: {first}", "sinfo")
@@ -100,7 +93,7 @@ def read_partition(partition: str, node_text: str, limit_text: str) -> Partition
 
 def query_partition(partition: str = "") -> Partition:
     """Ask ``sinfo`` for ``partition`` (``''``: the default one)."""
-    return read_partition(partition, _run_sinfo("%N|%c|%m|%G|%P"), _run_sinfo("%P|%l"))
+    return read_partition(partition, _sinfo_text(*NODE_ARGS), _sinfo_text("-o", "%P|%l"))
 
 
 def profile_for(part: Partition, processes: int, overcommit: bool = False) -> SlurmProfile:
