@@ -106,6 +106,13 @@ class TrainConfig(BaseModel):
     )
     deterministic: bool = Field(False, description="deterministic kernels (slower; exact resume)")
     auto_resume: bool = Field(True, description="resume from the run folder's last checkpoint")
+    init_weights: str = Field(
+        "",
+        description="start from these weights (fine-tuning): a finished run's folder (its last "
+        "checkpoint) or a checkpoint file; '' = random init. Tensors whose shape differs (the "
+        "classifier, for another class count) keep their new init; BN statistics are loaded; "
+        "optimizer and epoch start afresh",
+    )
 
     @model_validator(mode="before")
     @classmethod

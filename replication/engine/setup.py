@@ -21,6 +21,7 @@ from replication.data.build import build_dataset
 from replication.data.dataset import BadVideoManifest, ClipDataset
 from replication.data.loader import LoaderSettings, build_train_loader
 from replication.engine.checkpoint import Checkpoint, load_checkpoint, set_rng_state
+from replication.engine.init_weights import InitReport, load_init_weights, weights_file
 from replication.engine.network import Network, build_network, clip_gflops
 from replication.engine.provenance import run_metadata
 from replication.engine.state import TrainState
@@ -55,6 +56,7 @@ class Run:
     job_started: float = field(default_factory=time.perf_counter)  # this job's process start
     total_before: float = 0.0  # job wall-clock of earlier job runs (TrainState.total_s), seconds
     setup_before: float = 0.0  # their time before the training clock (TrainState.setup_s)
+    init_report: InitReport | None = None  # a fresh start from train.init_weights
 
     def wall_s(self) -> float:
         """Wall-clock of the run so far from each job's training clock, earlier jobs included."""
@@ -129,6 +131,8 @@ def set_up(
         StopRequested: when asked to stop while the frame cache is built.
     """
     job_started = time.perf_counter() if job_started is None else job_started
+    if cfg.train.init_weights:  # a missing source fails now, not after the frame cache
+        weights_file(cfg.train.init_weights)
     schedule = build_schedule(cfg)
     device = pick_device(rank)
     torch.manual_seed(cfg.train.seed)
@@ -184,6 +188,8 @@ def resume(run: Run) -> tuple[TrainState, Path | None]:
     """
     found = _newest_readable(run.paths) if run.cfg.train.auto_resume else None
     if found is None:
+        if run.cfg.train.init_weights:  # fine-tuning: the source's weights, a fresh optimizer
+            run.init_report = load_init_weights(run.net.model, run.cfg.train.init_weights)
         return TrainState(), None
     saved, path = found
     state = saved.state
@@ -216,6 +222,7 @@ def start_log(run: Run, state: TrainState, resumed_from: Path | None) -> None:
         epoch=state.epoch,
         step=state.step,
         startup_s=run.total_s() - run.total_before,  # this job: process start to here
+        **({"init_weights": run.init_report.to_event()} if run.init_report else {}),
     )
 
 

@@ -55,7 +55,7 @@ REQUIRED: dict[str, frozenset[str]] = {
 # are seconds. ``wall_s`` counts from each job's training clock (after set-up and FLOP counting);
 # ``total_s`` is the job wall-clock from each job's process start, earlier jobs included.
 ADDED: dict[str, frozenset[str]] = {
-    RUN_START: frozenset({"startup_s"}),  # this job: process start to its run_start
+    RUN_START: frozenset({"startup_s", "init_weights"}),  # init_weights: fine-tuning only
     EPOCH: frozenset({"epoch_s", "stats_s", "total_s"}),  # loop alone; precise BN; job clock
     EVAL: frozenset({"wall_s", "eval_s", "total_s"}),  # eval_s: this evaluation
     RUN_END: frozenset({"total_s", "setup_s", "test_s"}),  # setup_s: before training clocks
