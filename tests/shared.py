@@ -33,6 +33,7 @@ RUNS = FIXTURES / "runs"
 TINY = {
     "slow": BackboneSpec(arch="slow", depth=18, width=8, num_classes=5),
     "i3d": BackboneSpec(arch="i3d", depth=18, width=8, num_classes=5),
+    "i3d_nl": BackboneSpec(arch="i3d_nl", depth=18, width=8, num_classes=5),
     "slowfast": BackboneSpec(arch="slowfast", depth=18, width=8, num_classes=5),
     "x3d": BackboneSpec(arch="x3d", depth=11, width=8, num_classes=5),
     "r2plus1d": BackboneSpec(arch="r2plus1d", depth=50, width=8, num_classes=5),

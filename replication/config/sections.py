@@ -144,12 +144,13 @@ class TrainConfig(BaseModel):
 BACKBONE_DEPTHS: dict[str, tuple[int, ...]] = {
     "slow": (18, 50, 101),
     "i3d": (18, 50, 101),
+    "i3d_nl": (18, 50, 101),  # I3D with non-local blocks in res3 and res4 (Wang et al. 2018)
     "slowfast": (18, 50, 101),  # pytorchvideo's SlowFast-18 has one bottleneck per stage
     "x3d": (11, 26, 55),
     "r2plus1d": (50, 101),
     "csn": (50, 101),
 }
-Arch = Literal["slow", "i3d", "slowfast", "x3d", "r2plus1d", "csn"]
+Arch = Literal["slow", "i3d", "i3d_nl", "slowfast", "x3d", "r2plus1d", "csn"]
 
 
 class ModelConfig(BaseModel):

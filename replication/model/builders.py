@@ -1,6 +1,7 @@
 """Video backbones of the multigrid experiments (Wu et al. 2020, sections 4-5).
 
-Slow, I3D, SlowFast, X3D, R(2+1)D and CSN, all built from pytorchvideo's building blocks.
+Slow, I3D, non-local I3D, SlowFast, X3D, R(2+1)D and CSN, all built from pytorchvideo's
+building blocks.
 
 This is the only module that imports pytorchvideo. Multigrid trains one network on clips of
 many (T, S) shapes, so every head here pools *adaptively* to (1, 1, 1): a model built once runs
@@ -31,7 +32,7 @@ from functools import partial
 from torch import nn
 
 from replication.model.blocks import StemConv3d, _create_basic_block
-from replication.model.spec import BackboneSpec
+from replication.model.spec import BackboneSpec, ModuleFactory
 
 with warnings.catch_warnings():
     # pytorchvideo imports fvcore.nn, which runs torch.jit.script at import time (deprecated in
@@ -40,6 +41,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings(
         "ignore", message=r".*torch\.jit\.script.*", category=DeprecationWarning
     )
+    from pytorchvideo.layers.nonlocal_net import NonLocal
     from pytorchvideo.models.csn import create_csn
     from pytorchvideo.models.head import create_res_basic_head
     from pytorchvideo.models.net import MultiPathWayWithFuse, Net
@@ -63,6 +65,12 @@ _X3D_DEPTH_FACTOR = {11: 1.0, 26: 2.2, 55: 5.0}
 # PySlowFast's _TEMPORAL_KERNEL_BASIS: Slow inflates res4-5 only; I3D inflates alternately.
 _SLOW_TEMPORAL_KERNELS = ((1,), (1,), (3,), (3,))
 _I3D_TEMPORAL_KERNELS = ((3,), (3, 1), (3, 1), (1, 3))
+# Non-local I3D (Wang et al. 2018; PySlowFast's I3D_NLN_8x8_R50/R101 NONLOCAL.LOCATION): a
+# non-local block after every other residual block of res3 and res4, i.e. after the 0-based
+# blocks 1, 3 of res3 and 1, 3, 5 of res4 (5 blocks at depth 50 and 101). Depth 18 has two blocks
+# per stage and gets one after block 1 of res3 and of res4.
+_NO_NONLOCAL: tuple[tuple[int, ...], ...] = ((), (), (), ())
+_I3D_NONLOCAL_BLOCKS = ((), (1, 3), (1, 3, 5), ())
 
 
 def build_model(cfg: BackboneSpec) -> nn.Module:
@@ -85,12 +93,15 @@ def _build_resnet(
     stem_temporal_kernel: int,
     temporal_kernels: Sequence[Sequence[int]],
     temporal_pool: bool,
+    nonlocal_blocks: Sequence[Sequence[int]] = _NO_NONLOCAL,
 ) -> nn.Module:
     """Stem, four residual stages and an adaptive head (the Slow and I3D trunks).
 
     With the Slow settings and a bottleneck depth this is exactly pytorchvideo's
     ``create_resnet(stem_conv_kernel_size=(1, 7, 7))``, i.e. hub ``slow_r50`` with an adaptive
     head; it is assembled here because create_resnet cannot take stage depths.
+    ``nonlocal_blocks[i]`` names the blocks of stage i a non-local block follows (those the
+    stage has).
     """
     basic = cfg.depth == 18
     expansion = 1 if basic else 4
@@ -115,24 +126,24 @@ def _build_resnet(
     for idx, num_blocks in enumerate(_RESNET_STAGE_DEPTHS[cfg.depth]):
         dim_inner = cfg.width * 2**idx
         kernels = [(kt, 1, 1) for kt in temporal_kernels[idx]]
-        blocks.append(
-            create_res_stage(
-                depth=num_blocks,
-                dim_in=dim_in,
-                dim_inner=dim_inner,
-                dim_out=dim_inner * expansion,
-                bottleneck=block,
-                conv_a_kernel_size=kernels,
-                conv_a_stride=(1, 1, 1),
-                conv_a_padding=[(kt // 2, 0, 0) for kt, _, _ in kernels],
-                conv_b_kernel_size=(1, 3, 3),
-                conv_b_stride=(1, 1, 1) if idx == 0 else (1, 2, 2),
-                conv_b_padding=(0, 1, 1),
-                norm=cfg.norm,
-                activation=nn.ReLU,
-            )
+        stage = create_res_stage(
+            depth=num_blocks,
+            dim_in=dim_in,
+            dim_inner=dim_inner,
+            dim_out=dim_inner * expansion,
+            bottleneck=block,
+            conv_a_kernel_size=kernels,
+            conv_a_stride=(1, 1, 1),
+            conv_a_padding=[(kt // 2, 0, 0) for kt, _, _ in kernels],
+            conv_b_kernel_size=(1, 3, 3),
+            conv_b_stride=(1, 1, 1) if idx == 0 else (1, 2, 2),
+            conv_b_padding=(0, 1, 1),
+            norm=cfg.norm,
+            activation=nn.ReLU,
         )
         dim_in = dim_inner * expansion
+        _insert_nonlocal(stage, nonlocal_blocks[idx], dim_in, cfg.norm)
+        blocks.append(stage)
         if idx == 0 and temporal_pool:
             # I3D halves T after res2 (PySlowFast's pool1). ceil_mode keeps T = 1 (and odd T)
             # runnable; for even T it equals the floor-mode pool.
@@ -159,6 +170,55 @@ def _build_slow(cfg: BackboneSpec) -> nn.Module:
 
 def _build_i3d(cfg: BackboneSpec) -> nn.Module:
     return _build_resnet(cfg, 5, _I3D_TEMPORAL_KERNELS, temporal_pool=True)
+
+
+def _build_i3d_nl(cfg: BackboneSpec) -> nn.Module:
+    return _build_resnet(cfg, 5, _I3D_TEMPORAL_KERNELS, True, _I3D_NONLOCAL_BLOCKS)
+
+
+# --------------------------------------------------------------------------- non-local blocks
+
+
+def _insert_nonlocal(stage: nn.Module, after: Sequence[int], dim: int, norm: ModuleFactory) -> None:
+    """Put a non-local block behind each residual block of ``stage`` listed in ``after``.
+
+    pytorchvideo's ResStage runs ``res_blocks`` in order, whatever they are; a block index the
+    stage does not have is skipped.
+    """
+    if not after:
+        return
+    layers: list[nn.Module] = []
+    for idx, block in enumerate(stage.res_blocks):
+        layers.append(block)
+        if idx in after:
+            layers.append(_nonlocal_block(dim, norm))
+    stage.res_blocks = nn.ModuleList(layers)
+
+
+def _nonlocal_block(dim: int, norm: ModuleFactory) -> nn.Module:
+    """A softmax (embedded Gaussian) non-local block on ``dim`` channels, identity at init.
+
+    As PySlowFast's: ``dim / 2`` inner channels, phi and g max-pooled (1, 2, 2), and the BN after
+    the output convolution zero-initialised, so an untrained block adds 0 to its input. Unlike
+    PySlowFast's floor-mode pool, this one uses ceil_mode: the same on even sizes (every map at
+    the base 224 crop: 28 x 28 in res3, 14 x 14 in res4), the last row and column pooled alone on
+    odd ones (res4 is 7 x 7 on the 112 px short-cycle grid) instead of dropped, and a 1 x 1 map
+    (crops under 32 px) kept instead of pooled to nothing. pytorchvideo's ``create_nonlocal``
+    makes the floor-mode pool, so the block is assembled here from its ``NonLocal``.
+    """
+    inner = dim // 2
+    out_norm = norm(num_features=dim, eps=1e-5, momentum=0.1)
+    out_norm.block_final_bn = True  # pytorchvideo's weight init keeps it at zero
+    nn.init.zeros_(out_norm.weight)  # a norm that init does not know (sub-batch BN) too
+    return NonLocal(
+        conv_theta=nn.Conv3d(dim, inner, kernel_size=1),
+        conv_phi=nn.Conv3d(dim, inner, kernel_size=1),
+        conv_g=nn.Conv3d(dim, inner, kernel_size=1),
+        conv_out=nn.Conv3d(inner, dim, kernel_size=1),
+        pool=nn.MaxPool3d((1, 2, 2), (1, 2, 2), ceil_mode=True),
+        norm=out_norm,
+        instantiation="softmax",
+    )
 
 
 # --------------------------------------------------------------------------- other families
@@ -235,6 +295,7 @@ _build_csn = _factorized(create_csn)
 _BUILDERS: dict[str, Callable[[BackboneSpec], nn.Module]] = {
     "slow": _build_slow,
     "i3d": _build_i3d,
+    "i3d_nl": _build_i3d_nl,
     "slowfast": _build_slowfast,
     "x3d": _build_x3d,
     "r2plus1d": _build_r2plus1d,
