@@ -15,8 +15,8 @@ from replication.schedule import build_schedule
 
 # (arch, depth, base LR): the depth-50 R(2+1)D diverges at the others' LR with 2-clip BN groups.
 ARCHS = [
-    ("slow", 18, 0.01), ("i3d", 18, 0.01), ("slowfast", 18, 0.01), ("x3d", 11, 0.01),
-    ("r2plus1d", 50, 0.002), ("csn", 50, 0.01),
+    ("slow", 18, 0.01), ("i3d", 18, 0.01), ("i3d_nl", 18, 0.01), ("slowfast", 18, 0.01),
+    ("x3d", 11, 0.01), ("r2plus1d", 50, 0.002), ("csn", 50, 0.01),
 ]  # fmt: skip
 
 
