@@ -71,6 +71,7 @@ def test_paper_plan_covers_the_paper_and_skips_nothing():
     assert {r.experiment for r in runs} >= {
         "k400_slowfast_r50",
         "k400_i3d_r50",
+        "k400_i3d_nl_r50",
         "k400_r2plus1d_r50",
         "ssv2_slowfast_16x8",
         "charades_slowfast_16x8",
@@ -78,7 +79,7 @@ def test_paper_plan_covers_the_paper_and_skips_nothing():
     archs = {
         r.resolved_config().model.arch for r in runs if r.variant == "baseline" and r.seed == 0
     }
-    assert archs == {"slowfast", "i3d", "r2plus1d"}
+    assert archs == {"slowfast", "i3d", "i3d_nl", "r2plus1d"}
     # Every key the variants require exists now (multigrid.fine_tune included): none is skipped.
     assert skipped_variants(plan) == []
     no_ft = [r for r in runs if r.variant == "no_fine_tune"]
