@@ -49,7 +49,8 @@ def print_plan(plan: Plan, file: Any = None) -> None:
     cost = estimated_cost(plan, runs)
     print(f"plan {plan.name!r}: {len(runs)} runs, cluster {plan.cluster}", file=file)
     for run in runs:
-        print(f"  {run.run_id:48s} {run.group:8s} {cost[run.run_id]:6.2f}", file=file)
+        source = f"  from {run.init_from}" if run.init_from else ""
+        print(f"  {run.run_id:48s} {run.group:8s} {cost[run.run_id]:6.2f}{source}", file=file)
     print(f"total estimated compute: {sum(cost.values()):.2f} baseline runs", file=file)
     for name in skipped_variants(plan):
         print(f"  skipped {name}: its config key does not exist in this version", file=file)

@@ -17,7 +17,7 @@ from typing import Any
 import pydantic
 import yaml
 
-from replication.config import ConfigError
+from replication.config import ConfigError, ModelConfig
 from replication.schedule import load_schedule
 from replication.workflow.records import BASELINE, Plan, PlanError
 from replication.workflow.runs import expand_runs
@@ -118,8 +118,35 @@ def _check(plan: Plan, source: str) -> None:
                     f"{source}: datasets[{name}]: a generated data set has "
                     f"DIR/train.csv and DIR/val.csv annotations"
                 )
-    for run in expand_runs(plan):
+    try:
+        runs = expand_runs(plan)
+    except PlanError as err:
+        raise PlanError(f"{source}: {err}") from None
+    models: dict[str, ModelConfig] = {}
+    for run in runs:
         try:
-            load_schedule(run.config, run.overrides)  # config and schedule errors alike
+            cfg, _ = load_schedule(run.config, run.overrides)  # config and schedule errors alike
         except ConfigError as err:
             raise PlanError(f"{source}: run {run.run_id}: {err}") from None
+        models[run.run_id] = cfg.model
+    for run in runs:
+        if run.init_from is not None:
+            _check_same_backbone(run.run_id, run.init_from, models, source)
+
+
+# What must agree between a fine-tune and its source; the class count and dropout may differ.
+BACKBONE_KEYS = ("arch", "depth", "width", "slowfast_alpha", "slowfast_beta_inv")
+
+
+def _check_same_backbone(
+    run: str, init_from: str, models: Mapping[str, ModelConfig], source: str
+) -> None:
+    """A fine-tune whose backbone differs from its source's fails here, not after the source."""
+    mine, theirs = models[run], models[init_from]
+    for key in BACKBONE_KEYS:
+        if getattr(mine, key) != getattr(theirs, key):
+            raise PlanError(
+                f"{source}: run {run}: model.{key} is {getattr(mine, key)!r} but its init_from "
+                f"run {init_from} has {getattr(theirs, key)!r}; weights load only between equal "
+                "backbones"
+            )

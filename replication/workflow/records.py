@@ -74,6 +74,28 @@ class Dataset(BaseModel):
         return sets
 
 
+class InitFrom(BaseModel):
+    """Fine-tune from another run of this plan: its final weights start the run.
+
+    The workflow trains the source first and retrains the fine-tune when the source changes
+    (its ``summary.json`` is an input of the fine-tune's job); the run's config gets
+    ``train.init_weights=<the source's run folder>``. For weights from outside the plan, set
+    ``train.init_weights`` yourself.
+    """
+
+    model_config = _STRICT
+
+    experiment: Slug = Field(description="the source experiment's id (in this plan)")
+    variant: Slug | None = Field(
+        None,
+        description="the source's variant; null: the fine-tuning run's own (budget-matched "
+        "baselines: baseline)",
+    )
+    seed: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="the source's seed; null: the fine-tuning run's own"
+    )
+
+
 class Variant(BaseModel):
     """One training recipe of an experiment, run once per seed."""
 
@@ -87,6 +109,9 @@ class Variant(BaseModel):
     seeds: Seeds | None = Field(None, description="seeds; null takes the plan's")
     requires_key: str | None = Field(
         None, description="config key the variant needs; skipped while this version lacks it"
+    )
+    init_from: InitFrom | None = Field(
+        None, description="fine-tune from this run; null takes the experiment's init_from"
     )
 
 
@@ -116,6 +141,11 @@ class Experiment(BaseModel):
     )
     budget_seeds: Seeds | None = Field(
         None, description="seeds of the budget sweep; null takes the baseline's"
+    )
+    init_from: InitFrom | None = Field(
+        None,
+        description="fine-tune every run from another experiment's run (the reference's SSv2 "
+        "and Charades models start from K400); null: from scratch",
     )
 
 

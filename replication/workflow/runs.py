@@ -3,7 +3,8 @@
 Every run is the experiment's YAML plus ``--set`` overrides, so a run is reproducible from its
 command line alone. Budget-matched baselines (Wu et al. 2020 compare multigrid with a baseline
 given the same training time) are derived here: the baseline with ``solver.max_epoch`` and the LR
-steps scaled by each fraction in ``budget_fractions``.
+steps scaled by each fraction in ``budget_fractions``. So are fine-tunes (``init_from``): a run
+names its source run, and its config starts from the source's folder (``train.init_weights``).
 """
 
 from __future__ import annotations
@@ -11,12 +12,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from replication.config import RunConfig, load_config
-from replication.workflow.records import BASELINE, Experiment, Plan, PlanError, Variant
+from replication.workflow.records import (
+    BASELINE,
+    Experiment,
+    InitFrom,
+    Plan,
+    PlanError,
+    Variant,
+)
 
 RUN_ID = "{experiment}/{variant}-s{seed}"  # a run's id within its plan
 RUN_DIR = "{plan}/" + RUN_ID  # its folder below the runs root
@@ -36,6 +44,7 @@ class Run:
     overrides: tuple[str, ...]
     dataset: str
     slurm_profile: str | None = None  # the experiment's own SLURM profile; None: the plan's
+    init_from: str | None = None  # run id of the run whose final weights start this one
 
     @property
     def wildcards(self) -> dict[str, Any]:
@@ -77,7 +86,15 @@ def skipped_variants(plan: Plan) -> list[str]:
 
 
 def expand_runs(plan: Plan) -> list[Run]:
-    """Every run of the plan, in plan order (experiment, variant, seed)."""
+    """Every run of the plan, in plan order (experiment, variant, seed).
+
+    Raises:
+        PlanError: a fine-tune names a run the plan does not have, or sources form a circle.
+    """
+    return _with_sources(_expand(plan))
+
+
+def _expand(plan: Plan) -> list[Run]:
     runs = []
     for exp in plan.experiments:
         data = plan.datasets[exp.dataset].overrides()
@@ -97,10 +114,62 @@ def expand_runs(plan: Plan) -> list[Run]:
                         overrides=(*data, *exp.set, *variant.set, f"train.seed={seed}"),
                         dataset=exp.dataset,
                         slurm_profile=exp.slurm_profile,
+                        init_from=_source(variant.init_from or exp.init_from, variant.name, seed),
                     )
                 )
         runs.extend(_budget_runs(plan, exp, data))
     return runs
+
+
+def _source(spec: InitFrom | None, variant: str, seed: int) -> str | None:
+    """The run id ``spec`` names for a run of ``variant`` and ``seed`` (None: from scratch)."""
+    if spec is None:
+        return None
+    return RUN_ID.format(
+        experiment=spec.experiment,
+        variant=spec.variant or variant,
+        seed=seed if spec.seed is None else spec.seed,
+    )
+
+
+def _with_sources(runs: list[Run]) -> list[Run]:
+    """Fine-tunes with ``train.init_weights`` set to their source's folder, sources checked."""
+    by_id = {run.run_id: run for run in runs}
+    out = []
+    for run in runs:
+        if run.init_from is None:
+            out.append(run)
+            continue
+        chain, source = [run.run_id], by_id.get(run.init_from)
+        while source is not None and source.run_id not in chain:
+            chain.append(source.run_id)
+            source = by_id.get(source.init_from) if source.init_from else None
+        if source is not None:
+            raise PlanError(
+                f"experiments[{run.experiment}]: init_from goes round in a circle: "
+                f"{' -> '.join([*chain, source.run_id])}"
+            )
+        if run.init_from not in by_id:
+            raise PlanError(
+                f"experiments[{run.experiment}]: run {run.run_id} fine-tunes from "
+                f"{run.init_from}, which the plan does not have (set init_from's variant or seed)"
+            )
+        weights = f"train.init_weights={by_id[run.init_from].run_dir()}"
+        out.append(replace(run, overrides=(*run.overrides, weights)))
+    return out
+
+
+def with_sources(chosen: list[Run], every: list[Run]) -> list[Run]:
+    """``chosen`` and every run they fine-tune from (their sources' sources too), plan order."""
+    by_id = {run.run_id: run for run in every}
+    needed = {run.run_id for run in chosen}
+    todo = [run.init_from for run in chosen if run.init_from]
+    while todo:
+        run_id = todo.pop()
+        if run_id not in needed:
+            needed.add(run_id)
+            todo.extend([by_id[run_id].init_from] if by_id[run_id].init_from else [])
+    return [run for run in every if run.run_id in needed]
 
 
 def _budget_runs(plan: Plan, exp: Experiment, data: list[str]) -> list[Run]:
@@ -137,6 +206,7 @@ def _budget_runs(plan: Plan, exp: Experiment, data: list[str]) -> list[Run]:
                     overrides=(*base_sets, *sets, f"train.seed={seed}"),
                     dataset=exp.dataset,
                     slurm_profile=exp.slurm_profile,
+                    init_from=_source(base.init_from or exp.init_from, BASELINE, seed),
                 )
             )
     return runs

@@ -35,7 +35,14 @@ from replication.workflow.load import (
 )
 from replication.workflow.preflight import missing_pieces
 from replication.workflow.records import Generate, Plan, PlanError
-from replication.workflow.runs import RUN_ID, Run, expand_runs, run_dir_pattern, skipped_variants
+from replication.workflow.runs import (
+    RUN_ID,
+    Run,
+    expand_runs,
+    run_dir_pattern,
+    skipped_variants,
+    with_sources,
+)
 
 RUNS_ROOT = "runs"
 # The targets' files of a plan; the render rules' outputs with {plan} filled in.
@@ -113,13 +120,14 @@ class WorkflowView:
         return plan_command(self.sources[plan], self.plans[plan].select)
 
     def selected_runs(self, plan: str) -> list[Run]:
-        """The runs of ``plan`` the workflow trains: those of its selected experiments."""
+        """The runs of ``plan`` the workflow trains: its selected experiments' and their sources'.
+
+        A selected fine-tune needs the run it starts from, so that run is trained (and checked
+        before any job) even when its experiment is not selected.
+        """
         chosen = self.plans[plan]
-        return [
-            run
-            for (name, _), run in self.runs.items()
-            if name == plan and chosen.selected(run.experiment)
-        ]
+        every = [run for (name, _), run in self.runs.items() if name == plan]
+        return with_sources([run for run in every if chosen.selected(run.experiment)], every)
 
     def summaries(self, plan: str) -> list[str]:
         """Each trained run's completion marker (``summary.json``) of ``plan``, in plan order."""
@@ -136,8 +144,17 @@ class WorkflowView:
         return self.runs[(w.plan, run_id)]
 
     def train_inputs(self, w: RunWildcards) -> list[str]:
-        """Files the run needs before it starts: a generated data set's annotations."""
-        return generated_data(self.plans[w.plan], self.run(w).dataset)
+        """Files the run needs before it starts.
+
+        A generated data set's annotations and, for a fine-tune, its source's ``summary.json``
+        (so the source trains first, and a newer source retrains the fine-tune).
+        """
+        run = self.run(w)
+        needs = generated_data(self.plans[w.plan], run.dataset)
+        if run.init_from is not None:
+            source = self.runs[(w.plan, run.init_from)]
+            needs.append(str(RunPaths(source.run_dir(RUNS_ROOT)).summary))
+        return needs
 
     def train_command(self, w: RunWildcards) -> str:
         """The command that trains the run (and returns when it has finished)."""
