@@ -18,6 +18,7 @@ from replication.data.annotations import (
     read_kinetics_annotations,
     read_ssv2,
 )
+from replication.data.video_table import ActionSpan
 
 
 def touch(*paths: Path) -> None:
@@ -253,9 +254,10 @@ def test_charades_multi_label_and_empty_actions(tmp_path):
     touch(tmp_path / "videos/46GP8.mp4")
     table = read_charades(csv_path, tmp_path / "videos")
     assert table.multi_label
+    spans = (ActionSpan(92, 11.9, 21.2), ActionSpan(147, 0.0, 12.6), ActionSpan(92, 25.0, 30.0))
     assert table.records == (
-        VideoRecord(tmp_path / "videos/46GP8.mp4", (92, 147)),
-        VideoRecord(tmp_path / "videos/N11GT.mp4", ()),
+        VideoRecord(tmp_path / "videos/46GP8.mp4", (92, 147), spans=spans, duration_s=33.67),
+        VideoRecord(tmp_path / "videos/N11GT.mp4", (), duration_s=20.0),
     )
     assert table.missing == 1
     assert len(table.class_names) == 157 and table.class_names[92] == "c092"

@@ -125,3 +125,21 @@ def test_a_plan_subset_gives_tables_of_what_ran_and_not_run(subset_plan, fixture
     index = (tmp_path / "tables" / "README.md").read_text()
     assert "(tiny_more_main.md" in index and "tiny_more_main.tex)): not run" in index
     assert "tiny_main.tex))\n" in index
+
+
+def test_claims_mark_a_start_unlike_the_claims(results_dir, tmp_path):
+    """SSv2 claims come from K400-initialised models; an experiment from scratch is marked."""
+    raw = yaml.safe_load(PLAN_FILE.read_text())
+    raw["experiments"][0]["compare_with"] = "ssv2_slowfast_16x8"
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    claims = next(t for t in build_tables(Results(read_plan(path), results_dir)) if t.id == "claims")
+    rows = [dict(zip(claims.columns, row, strict=True)) for row in claims.rows]
+    zoo = next(r for r in rows if r["Reported"] == "63.0")
+    assert zoo["Our figure"].endswith(
+        "; unlike: ours trained from scratch, the claim's fine-tuned from k400_slowfast_r50"
+    )
+    unknown = next(r for r in rows if r["Reported"] == "61.7")  # PwC: its start is not known
+    assert "unlike" not in unknown["Our figure"]
+    k400 = [r for r in rows if r["Setting"] == "k400_slowfast_r50"]
+    assert k400 and all("unlike" not in r["Our figure"] for r in k400)

@@ -54,6 +54,18 @@ def _pairs(value: Any) -> list[list[float]]:
     return [list(pair) for pair in value]
 
 
+def _ensemble(value: Any) -> str:
+    methods = {"sum": "mean", "max": "max"}  # a sum and a mean rank a video's classes alike
+    if value not in methods:
+        raise ConfigError("DATA.ENSEMBLE_METHOD", f"{value!r} is not one of {sorted(methods)}")
+    return methods[value]
+
+
+def _temporal_sampling(value: Any) -> str:
+    # PySlowFast's SSv2 reader samples one frame per segment; its other readers use a stride.
+    return "segments" if str(value).lower() == "ssv2" else "stride"
+
+
 # PySlowFast key -> (its default, our key, conversion). Its defaults are the ones of its
 # slowfast/config/defaults.py; every key here is written out, so the file need not set it.
 KEYS: dict[str, tuple[Any, str, Callable[[Any], Any]]] = {
@@ -75,6 +87,8 @@ KEYS: dict[str, tuple[Any, str, Callable[[Any], Any]]] = {
     "DATA.TRAIN_CROP_SIZE": (224, "data.train_crop_size", _same),
     "DATA.TEST_CROP_SIZE": (256, "data.test_crop_size", _same),
     "DATA.RANDOM_FLIP": (True, "data.random_flip", _same),
+    "DATA.ENSEMBLE_METHOD": ("sum", "test.ensemble", _ensemble),
+    "TRAIN.DATASET": ("kinetics", "data.temporal_sampling", _temporal_sampling),
     "DATA_LOADER.NUM_WORKERS": (8, "data.num_workers", _same),
     "DATA_LOADER.PIN_MEMORY": (True, "data.pin_memory", _same),
     "MODEL.ARCH": ("slowfast", "model.arch", _arch),

@@ -50,6 +50,13 @@ class DataConfig(BaseModel):
         True,
         description="flip training clips left-right at random; off where direction is the label",
     )
+    temporal_sampling: Literal["stride", "segments"] = Field(
+        "stride",
+        description="how a clip's frames are chosen: 'stride' (T frames sampling_rate apart, at "
+        "a random offset in training; Kinetics, Charades) or 'segments' (the video cut into T "
+        "equal segments, one random frame from each in training, their middles in tests; "
+        "PySlowFast's SSv2 reader); T is the grid's, so segments follow the long cycle",
+    )
     format: Literal["auto", "csv", "kinetics", "ssv2", "charades", "folder"] = Field(
         "auto", description="annotation format; 'auto' guesses from the file"
     )
@@ -177,6 +184,11 @@ class TestConfig(BaseModel):
     num_ensemble_views: int = Field(10, gt=0, description="temporal clips per test video")
     num_spatial_crops: int = Field(3, gt=0, description="spatial crops per clip (1 or 3)")
     batch_size: int = Field(16, gt=0, description="global test batch, in clips")
+    ensemble: Literal["mean", "max"] = Field(
+        "mean",
+        description="how a video's view scores combine: 'mean' of softmax (sigmoid for "
+        "multi-label) scores, PySlowFast's 'sum', or their 'max' (its Charades configs)",
+    )
 
 
 class SolverConfig(BaseModel):

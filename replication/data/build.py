@@ -13,6 +13,7 @@ from typing import Literal
 
 from replication.config import RunConfig
 from replication.data.annotations import VideoTable, load_table
+from replication.data.clip_labels import video_spans
 from replication.data.dataset import ClipDataset
 from replication.data.frames import DecodedFrames, FrameCache, FrameSource, estimated_cache_bytes
 from replication.data.transforms import Grid
@@ -83,9 +84,14 @@ def build_dataset(
     """A training (``split='train'``) or evaluation clip data set for ``cfg``.
 
     Evaluation uses the base shape: ``data.num_frames`` at ``data.sampling_rate`` and the test
-    crop, with ``views`` = (temporal clips, spatial crops) per video.
+    crop, with ``views`` = (temporal clips, spatial crops) per video. Frames are chosen as
+    ``data.temporal_sampling`` says. Training clips of annotations with action spans (Charades)
+    are labelled by the spans they cover, evaluation clips by their video's labels, as the
+    reference does.
     """
     table = load_split(cfg, split)
+    train_spans = split == "train" and table.multi_label  # checked before any decoding
+    spans = video_spans(table.records, str(annotation_path(cfg, split))) if train_spans else None
     source = frame_source(cfg, table, split, progress=progress, cache=cache, poll=poll)
     d = cfg.data
     eval_grid = Grid(d.num_frames, d.test_crop_size, d.sampling_rate, d.sampling_rate,
@@ -100,4 +106,6 @@ def build_dataset(
         eval_grid=eval_grid,
         views=views,
         random_flip=d.random_flip,
+        temporal_sampling=d.temporal_sampling,
+        spans=spans,
     )

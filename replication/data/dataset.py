@@ -2,7 +2,10 @@
 
 Training items are :class:`~replication.data.sampler.ClipRequest` (index, grid, seed); the clip
 is resampled on ``grids[grid]`` with augmentation drawn from ``seed`` alone, so results do not
-depend on which worker decodes it. Evaluation items are plain ints over videos x views.
+depend on which worker decodes it. Evaluation items are plain ints over videos x views. Frames
+are chosen by stride or by segments (``temporal_sampling``) at whatever T the grid has; with
+action spans (Charades) a training clip's target is the classes its frames cover, an
+evaluation clip's the video's.
 
 A video that cannot be decoded never stops a run: a training item retries another random video
 (bounded), an evaluation item comes back marked invalid, and either way the item carries the
@@ -20,9 +23,17 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from replication.data.clip_labels import VideoSpans, clip_classes
 from replication.data.frames import FrameSource
 from replication.data.sampler import ClipRequest
-from replication.data.transforms import Grid, eval_views, render_view, slowfast_pathways, train_view
+from replication.data.transforms import (
+    Grid,
+    Sampling,
+    eval_views,
+    render_view,
+    slowfast_pathways,
+    train_view,
+)
 from replication.data.video_io import VideoError
 from replication.io.atomic import atomic_path
 
@@ -42,6 +53,9 @@ class ClipDataset(Dataset):
         views: evaluation (temporal, spatial) views per video, e.g. (10, 3).
         max_retries: training: other videos tried before giving up on an item.
         random_flip: training: flip clips left-right with probability 1/2.
+        temporal_sampling: ``"stride"`` or ``"segments"`` (one frame per T-th of the video).
+        spans: training, multi-label: per video, its action spans and length; a clip's target
+            is then the classes its frames cover (:func:`clip_classes`), not the video's.
     """
 
     def __init__(
@@ -58,9 +72,13 @@ class ClipDataset(Dataset):
         views: tuple[int, int] = (1, 1),
         max_retries: int = 10,
         random_flip: bool = True,
+        temporal_sampling: Sampling = "stride",
+        spans: Sequence[VideoSpans] | None = None,
     ) -> None:
         if len(source) != len(labels):
             raise ValueError(f"{len(source)} videos but {len(labels)} label entries")
+        if spans is not None and len(spans) != len(labels):
+            raise ValueError(f"{len(labels)} videos but {len(spans)} span entries")
         self.source = source
         self.labels = [tuple(x) for x in labels]
         self.num_classes = num_classes
@@ -72,6 +90,8 @@ class ClipDataset(Dataset):
         self.views = views
         self.max_retries = max_retries
         self.random_flip = random_flip
+        self.temporal_sampling = temporal_sampling
+        self.spans = None if spans is None else list(spans)
 
     def set_grids(self, grids: Sequence[Grid]) -> None:
         """Switch to a long-cycle phase's grids (before the loader starts its workers)."""
@@ -98,11 +118,13 @@ class ClipDataset(Dataset):
                 bad.append((err.path, err.reason))
                 index = int(rng.integers(len(self.labels)))
                 continue
-            view = train_view(
-                video.shape[1], video.shape[2], video.shape[0], grid, rng, self.random_flip
-            )
+            view = train_view(video.shape[1], video.shape[2], video.shape[0], grid, rng,
+                              self.random_flip, self.temporal_sampling)  # fmt: skip
             clip = render_view(video, view, grid.crop_size)
-            return self._item(clip, index, request.grid, bad, valid=True)
+            classes = self.labels[index]
+            if self.spans is not None and self.spans[index][0]:
+                classes = clip_classes(*self.spans[index], video.shape[0], view.frames)
+            return self._item(clip, index, request.grid, bad, True, classes)
         raise RuntimeError(
             f"{len(bad)} videos in a row could not be decoded (last: {bad[-1][0]}: "
             f"{bad[-1][1]}); check the data set with `python -m replication.data.check`"
@@ -117,25 +139,30 @@ class ClipDataset(Dataset):
             video = self.source.frames(index)
         except VideoError as err:
             empty = torch.zeros(3, g.num_frames, g.crop_size, g.crop_size)
-            return self._item(empty, index, view_index, [(err.path, err.reason)], valid=False)
+            bad = [(err.path, err.reason)]
+            return self._item(empty, index, view_index, bad, False, self.labels[index])
         views = eval_views(video.shape[1], video.shape[2], video.shape[0], g.num_frames,
-                           g.min_rate, g.crop_size, *self.views)  # fmt: skip
+                           g.min_rate, g.crop_size, *self.views,
+                           self.temporal_sampling)  # fmt: skip
         clip = render_view(video, views[view_index], g.crop_size)
-        return self._item(clip, index, view_index, [], valid=True)
+        return self._item(clip, index, view_index, [], True, self.labels[index])
 
-    def _item(self, clip: torch.Tensor, index: int, grid: int, bad: list, valid: bool) -> dict:
+    def _item(
+        self, clip: torch.Tensor, index: int, grid: int, bad: list, valid: bool,
+        classes: Sequence[int],
+    ) -> dict:  # fmt: skip
         video: torch.Tensor | list[torch.Tensor] = clip
         if self.slowfast_alpha:
             video = slowfast_pathways(clip, self.slowfast_alpha)
-        return {"video": video, "label": self._label(index), "index": index, "grid": grid,
+        return {"video": video, "label": self._label(classes), "index": index, "grid": grid,
                 "valid": valid, "bad": bad}  # fmt: skip
 
-    def _label(self, index: int) -> torch.Tensor:
+    def _label(self, classes: Sequence[int]) -> torch.Tensor:
         if self.multi_label:
             target = torch.zeros(self.num_classes)
-            target[list(self.labels[index])] = 1.0
+            target[list(classes)] = 1.0
             return target
-        return torch.tensor(self.labels[index][0])
+        return torch.tensor(classes[0])
 
 
 def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from pathlib import Path
 
 from replication.config import ConfigError
 from replication.data.video_table import (
+    ActionSpan,
     FileIndex,
     Found,
     VideoRecord,
@@ -126,13 +128,17 @@ def read_charades(
 ) -> VideoTable:
     """Read ``Charades_v1_{train,test}.csv`` as a multi-label table, one record per video.
 
-    ``actions`` is ``"c092 11.90 21.20;c147 0.00 12.60"``; a video's labels are the sorted
-    unique classes of its actions, ``()`` when it has none. Class names come from
+    ``actions`` is ``"c092 11.90 21.20;c147 0.00 12.60"`` (class, start and end in seconds); a
+    video's labels are the sorted unique classes of its actions, ``()`` when it has none, and
+    its ``spans`` keep every action in file order, so a training clip can be labelled with the
+    actions it overlaps (:mod:`replication.data.clip_labels`). ``length`` (seconds), when the
+    CSV has the column, is the record's ``duration_s``. Class names come from
     ``Charades_v1_classes.txt`` beside the CSV when it exists, else they are ``c000``...
 
     Raises:
-        ConfigError: missing file or columns, or an action that is not ``cNNN start end``
-            with a class below ``class_count``.
+        ConfigError: missing file or columns, an action that is not ``cNNN start end`` with a
+            class below ``class_count``, or a ``length`` that is not a positive number of
+            seconds.
     """
     csv_path, root, src = Path(csv_path), Path(video_root), str(csv_path)
     reader = csv.DictReader(io.StringIO(read_text(csv_path)))
@@ -143,22 +149,40 @@ def read_charades(
         where = f"line {reader.line_num}"
         if row["id"] is None or row["actions"] is None or not row["id"].strip():
             raise ConfigError(where, "row without an id or actions field", src)
-        labels = set()
-        for action in filter(None, (a.strip() for a in row["actions"].split(";"))):
-            labels.add(_charades_class(action, class_count, where, src))
+        spans = tuple(
+            _charades_span(action, class_count, where, src)
+            for action in filter(None, (a.strip() for a in row["actions"].split(";")))
+        )
+        labels = tuple(sorted({span.label for span in spans}))
+        duration = _charades_length(row.get("length"), where, src)
         path = (root / f"{row['id'].strip()}.mp4").absolute()
-        found.append((VideoRecord(path, tuple(sorted(labels))), index.exists(path)))
+        record = VideoRecord(path, labels, spans=spans, duration_s=duration)
+        found.append((record, index.exists(path)))
     names = _charades_names(csv_path.with_name("Charades_v1_classes.txt"), class_count)
     return make_table(found, names, multi_label=True, skip=skip_missing)
 
 
-def _charades_class(action: str, class_count: int, where: str, src: str) -> int:
+def _charades_span(action: str, class_count: int, where: str, src: str) -> ActionSpan:
     match = re.fullmatch(r"c(\d+) +(\d+(?:\.\d*)?) +(\d+(?:\.\d*)?)", action)
     if not match:
         raise ConfigError(where, f"bad action {action!r}; want 'cNNN start end'", src)
     if int(match[1]) >= class_count:
         raise ConfigError(where, f"class c{match[1]} out of range for {class_count} classes", src)
-    return int(match[1])
+    times = sorted((float(match[2]), float(match[3])))  # an end written first still spans them
+    return ActionSpan(int(match[1]), *times)
+
+
+def _charades_length(text: str | None, where: str, src: str) -> float | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        length = float(text)
+    except ValueError:
+        length = math.nan
+    if not (math.isfinite(length) and length > 0):
+        raise ConfigError(where, f"length {text.strip()!r} is not a positive number of seconds",
+                          src)  # fmt: skip
+    return length
 
 
 def _charades_names(path: Path, class_count: int) -> tuple[str, ...]:

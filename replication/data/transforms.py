@@ -2,15 +2,20 @@
 
 A grid fixes T (frames), the temporal stride range, S (crop side) and the random-resize range of
 the short side. Training draws a random stride, temporal offset, scale, crop and flip; evaluation
-takes deterministic views (K temporal clips x 3 spatial crops). To keep the cost independent of
-the source resolution, the crop box is chosen in resized coordinates, mapped back to the source,
-and only that box is interpolated to S x S, instead of resizing whole frames and then cropping.
+takes deterministic views (K temporal clips x 3 spatial crops). Frames are chosen in one of two
+ways (``data.temporal_sampling``): ``stride``, T frames a fixed or random stride apart (Kinetics,
+Charades), or ``segments``, one frame from each of T equal segments of the whole video
+(PySlowFast's Something-Something V2 reader), so T changes with the grid and the clip always
+spans the video. To keep the cost independent of the source resolution, the crop box is chosen
+in resized coordinates, mapped back to the source, and only that box is interpolated to S x S,
+instead of resizing whole frames and then cropping.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -19,6 +24,7 @@ import torch.nn.functional as F
 # Kinetics statistics on [0, 1] pixels, as PySlowFast uses for every data set.
 MEAN = (0.45, 0.45, 0.45)
 STD = (0.225, 0.225, 0.225)
+Sampling = Literal["stride", "segments"]  # how a clip's frames are chosen (data.temporal_sampling)
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,30 @@ def temporal_indices(num_video_frames: int, num_frames: int, stride: int, offset
     return [min(max(offset + i * stride, 0), last) for i in range(num_frames)]
 
 
+def segment_indices(
+    num_video_frames: int, num_frames: int, rng: np.random.Generator | None = None
+) -> list[int]:
+    """One frame per segment of ``num_frames`` equal segments: random (``rng``) or the middle.
+
+    As PySlowFast's SSv2 reader: with ``size = (num_video_frames - 1) / num_frames``, segment
+    ``i`` runs from ``round(size * i)`` to ``round(size * (i + 1))``, both ends included and
+    rounded half to even; training draws a frame uniformly from it, testing takes
+    ``(start + end) // 2``. Segments of a video shorter than ``num_frames`` overlap, so frames
+    repeat across the clip rather than the last frame padding its end.
+
+    >>> segment_indices(30, 8)
+    [2, 5, 9, 12, 16, 20, 23, 27]
+    >>> segment_indices(3, 6)
+    [0, 0, 1, 1, 1, 2]
+    """
+    size = (num_video_frames - 1) / num_frames
+    bounds = np.round(size * np.arange(num_frames + 1)).astype(np.int64)  # half to even
+    starts, ends = bounds[:-1], bounds[1:]
+    if rng is None:
+        return ((starts + ends) // 2).tolist()
+    return rng.integers(starts, ends + 1).tolist()
+
+
 def _span(num_frames: int, stride: int) -> int:
     return (num_frames - 1) * stride + 1
 
@@ -66,22 +96,28 @@ def train_view(
     grid: Grid,
     rng: np.random.Generator,
     allow_flip: bool = True,
+    sampling: Sampling = "stride",
 ) -> View:
-    """Random stride, temporal offset, short-side scale, crop position and flip.
+    """Random frames (stride and offset, or one per segment), short-side scale, crop and flip.
 
     ``allow_flip=False`` never flips (for classes such as "moving left" vs "moving right"); the
     flip is still drawn, so every other choice stays the same as with flips on.
+    ``sampling="segments"`` draws one frame in each of ``grid.num_frames`` segments
+    (:func:`segment_indices`); the grid's stride range is then unused.
     """
-    stride = int(rng.integers(grid.min_rate, grid.max_rate + 1))
-    span = _span(grid.num_frames, stride)
-    offset = int(rng.integers(0, max(num_video_frames - span, 0) + 1))
+    if sampling == "segments":
+        frames = segment_indices(num_video_frames, grid.num_frames, rng)
+    else:
+        stride = int(rng.integers(grid.min_rate, grid.max_rate + 1))
+        span = _span(grid.num_frames, stride)
+        offset = int(rng.integers(0, max(num_video_frames - span, 0) + 1))
+        frames = temporal_indices(num_video_frames, grid.num_frames, stride, offset)
     short = int(rng.integers(grid.jitter_min, grid.jitter_max + 1))
     scale = short / min(height, width)  # resized frame = source * scale
     box = min(grid.crop_size / scale, height, width)  # crop side in source pixels
     top = float(rng.uniform(0, height - box))
     left = float(rng.uniform(0, width - box))
     flip = bool(rng.integers(0, 2)) and allow_flip
-    frames = temporal_indices(num_video_frames, grid.num_frames, stride, offset)
     return View(tuple(frames), top, left, box, box, flip)
 
 
@@ -94,12 +130,14 @@ def eval_views(
     crop_size: int,
     temporal_views: int,
     spatial_views: int,
+    sampling: Sampling = "stride",
 ) -> list[View]:
     """Deterministic test views: ``temporal_views`` evenly spaced clips x ``spatial_views`` crops.
 
     Frames are resized so their short side equals ``crop_size`` (PySlowFast's test resize); with
     3 spatial views the crops sit at the start, centre and end of the long side, with 1 at the
-    centre.
+    centre. With ``sampling="segments"`` every temporal view takes the segment middles (the
+    reference's SSv2 test reader ignores the temporal view index, so its views repeat).
     """
     span = _span(num_frames, stride)
     room = max(num_video_frames - span, 0)
@@ -107,7 +145,10 @@ def eval_views(
     views = []
     for k in range(temporal_views):
         offset = round(k * room / (temporal_views - 1)) if temporal_views > 1 else room // 2
-        frames = tuple(temporal_indices(num_video_frames, num_frames, stride, offset))
+        if sampling == "segments":
+            frames = tuple(segment_indices(num_video_frames, num_frames))
+        else:
+            frames = tuple(temporal_indices(num_video_frames, num_frames, stride, offset))
         for j in range(spatial_views):
             frac = j / (spatial_views - 1) if spatial_views > 1 else 0.5
             top, left = (height - box) * frac, (width - box) * frac

@@ -13,12 +13,20 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from replication.config import ConfigError
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm")
 Found = list[tuple["VideoRecord", bool]]  # each record and whether its file exists
+
+
+class ActionSpan(NamedTuple):
+    """One annotated action of a video (Charades): its class and when it happens."""
+
+    label: int
+    start_s: float  # from the start of the video, seconds
+    end_s: float
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,8 @@ class VideoRecord:
     labels: tuple[int, ...]  # one label (single-label) or several (multi-label, Charades)
     start_s: float = 0.0  # segment start inside the file, seconds
     end_s: float | None = None  # segment end (None = to the end)
+    spans: tuple[ActionSpan, ...] = ()  # when each label happens (Charades); () = whole video
+    duration_s: float | None = None  # annotated video length, seconds (places spans in frames)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,8 @@ def evaluate_views(run: Run, views: tuple[int, int]) -> dict[str, float]:
     run.net.broadcast_buffers()  # every rank evaluates rank 0's model (the one it checkpoints)
     run.net.model.eval()
     try:
-        return evaluate(run.net.predict, run.stopper.polled(loader), run.val_set.multi_label)
+        batches = run.stopper.polled(loader)
+        return evaluate(run.net.predict, batches, run.val_set.multi_label, run.cfg.test.ensemble)
     finally:
         run.net.model.train()
 

@@ -1,7 +1,9 @@
 """Evaluation: per-video scores from one or many views, then top-1/top-5 or mean AP.
 
-Views of a video are combined as the reference does: single-label scores average the softmax
-over views; multi-label (Charades) scores take the maximum sigmoid over views. Items the loader
+A view's scores are its softmax (its sigmoid for multi-label data, Charades); a video's views
+combine as ``test.ensemble`` says, as PySlowFast's ``TestMeter``: ``mean`` sums them (its
+``sum``: the same ranking, so the same top-k and mAP), ``max`` takes each class's maximum over
+the views (its Charades configs). Items the loader
 marked invalid (undecodable videos) are left out and counted. With several processes each scores
 its shard of (video, view) items, so one video's views may sit on different ranks: the partial
 scores are gathered and combined the same way before any metric is computed.
@@ -10,14 +12,23 @@ scores are gathered and combined the same way before any metric is computed.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 import torch
+
+Ensemble = Literal["mean", "max"]  # test.ensemble
+
+
+def _combine(previous: torch.Tensor, scores: torch.Tensor, ensemble: Ensemble) -> torch.Tensor:
+    return torch.maximum(previous, scores) if ensemble == "max" else previous + scores
 
 
 @torch.no_grad()
 def collect_scores(
-    forward: Callable[[Any], torch.Tensor], batches: Iterable[dict[str, Any]], multi_label: bool
+    forward: Callable[[Any], torch.Tensor],
+    batches: Iterable[dict[str, Any]],
+    multi_label: bool,
+    ensemble: Ensemble = "mean",
 ) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor], int]:
     """Run ``forward`` over evaluation batches; returns per-video scores, labels, invalid count."""
     scores: dict[int, torch.Tensor] = {}
@@ -33,8 +44,7 @@ def collect_scores(
                 invalid += 1
                 continue
             if index in scores:
-                prev = scores[index]
-                scores[index] = torch.maximum(prev, probs[i]) if multi_label else prev + probs[i]
+                scores[index] = _combine(scores[index], probs[i], ensemble)
             else:
                 scores[index] = probs[i].clone()
                 labels[index] = batch["label"][i]
@@ -42,14 +52,15 @@ def collect_scores(
 
 
 def merge_scores(
-    parts: list[tuple[dict[int, torch.Tensor], dict[int, torch.Tensor], int]], multi_label: bool
+    parts: list[tuple[dict[int, torch.Tensor], dict[int, torch.Tensor], int]],
+    ensemble: Ensemble = "mean",
 ) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor], int]:
     """Combine per-process results of :func:`collect_scores` (sum or max per video, as there).
 
     >>> a = ({0: torch.tensor([0.2, 0.8])}, {0: torch.tensor(1)}, 0)
     >>> b = ({0: torch.tensor([0.6, 0.4]), 1: torch.tensor([1.0, 0.0])},
     ...      {0: torch.tensor(1), 1: torch.tensor(0)}, 2)
-    >>> scores, labels, invalid = merge_scores([a, b], multi_label=False)
+    >>> scores, labels, invalid = merge_scores([a, b], ensemble="mean")
     >>> scores[0].tolist(), sorted(labels), invalid
     ([0.800000011920929, 1.2000000476837158], [0, 1], 2)
     """
@@ -60,8 +71,7 @@ def merge_scores(
         invalid += part_invalid
         for index, score in part_scores.items():
             if index in scores:
-                prev = scores[index]
-                scores[index] = torch.maximum(prev, score) if multi_label else prev + score
+                scores[index] = _combine(scores[index], score, ensemble)
             else:
                 scores[index] = score
                 labels[index] = part_labels[index]
@@ -72,7 +82,7 @@ def gather_scores(
     scores: dict[int, torch.Tensor],
     labels: dict[int, torch.Tensor],
     invalid: int,
-    multi_label: bool,
+    ensemble: Ensemble = "mean",
 ) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor], int]:
     """Every process's scores, merged (a collective when torch.distributed runs >1 process)."""
     dist = torch.distributed
@@ -80,7 +90,7 @@ def gather_scores(
         return scores, labels, invalid
     parts: list = [None] * dist.get_world_size()
     dist.all_gather_object(parts, (scores, labels, invalid))
-    return merge_scores(parts, multi_label)
+    return merge_scores(parts, ensemble)
 
 
 def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> dict:
@@ -109,15 +119,19 @@ def mean_average_precision(scores: torch.Tensor, targets: torch.Tensor) -> float
 
 
 def evaluate(
-    forward: Callable[[Any], torch.Tensor], batches: Iterable[dict[str, Any]], multi_label: bool
+    forward: Callable[[Any], torch.Tensor],
+    batches: Iterable[dict[str, Any]],
+    multi_label: bool,
+    ensemble: Ensemble = "mean",
 ) -> dict[str, float]:
     """Metrics over all videos: ``top1``/``top5`` or ``mAP``, plus ``videos`` and ``invalid``.
 
-    With several processes, every rank must call this (it gathers their scores) and every rank
-    gets the metrics of the whole data set.
+    Multi-label mAP compares the combined view scores with the video-level labels. With several
+    processes, every rank must call this (it gathers their scores) and every rank gets the
+    metrics of the whole data set.
     """
     scores, labels, invalid = gather_scores(
-        *collect_scores(forward, batches, multi_label), multi_label
+        *collect_scores(forward, batches, multi_label, ensemble), ensemble
     )
     if not scores:
         return {"videos": 0, "invalid": invalid}

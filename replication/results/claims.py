@@ -10,6 +10,9 @@ table (:func:`claims_table`) sets each beside the like number of our runs.
   to summary, as the paper's wall-clock; not the training loop alone);
 - ``delta``: long + short minus baseline, in the metric's points;
 - ``metric``: the metric of ``variant`` (``baseline`` or ``long_short``).
+
+``init`` says what the reported model was fine-tuned from (a claims group: the reference starts
+its SSv2 and Charades models from K400), so ours is marked where it was trained otherwise.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from replication.workflow import BASELINE, Experiment
 PAPER = "Wu et al. 2020, abstract (arXiv 1912.00998)"
 MODEL_ZOO = "PySlowFast MODEL_ZOO.md, multigrid re-implementation (June 2020)"
 PWC = "Papers-with-Code leaderboard via hyper.ai mirror; model row unknown"
+FROM_K400 = "k400_slowfast_r50"  # the reference's SSv2 and Charades models start from K400
+UNKNOWN = "unknown"  # a source that does not say what its model started from
 NOTES = "third-party paper notes (patrick-llgc), Table 4 per SlowFast issue #356; not authoritative"
 
 
@@ -39,6 +44,7 @@ class Claim:
     metric: str  # top1, top5 or mAP (for speedup: the unit 'x')
     variant: str  # whose number compares: long_short or baseline
     source: str
+    init: str | None = None  # claims group its model was fine-tuned from; None: scratch
 
 
 CLAIMS: tuple[Claim, ...] = (
@@ -55,17 +61,22 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("k400_slowfast_r50", "multigrid top-5", 92.7, "metric", "top5", "long_short",
           MODEL_ZOO),
     Claim("k400_slowfast_r50", "multigrid top-1", 77.6, "metric", "top1", "long_short", PWC),
-    Claim("ssv2_slowfast_16x8", "baseline top-1", 63.0, "metric", "top1", "baseline", MODEL_ZOO),
-    Claim("ssv2_slowfast_16x8", "baseline top-5", 88.5, "metric", "top5", "baseline", MODEL_ZOO),
+    Claim("ssv2_slowfast_16x8", "baseline top-1", 63.0, "metric", "top1", "baseline", MODEL_ZOO,
+          FROM_K400),
+    Claim("ssv2_slowfast_16x8", "baseline top-5", 88.5, "metric", "top5", "baseline", MODEL_ZOO,
+          FROM_K400),
     Claim("ssv2_slowfast_16x8", "multigrid top-1", 63.5, "metric", "top1", "long_short",
-          MODEL_ZOO),
+          MODEL_ZOO, FROM_K400),
     Claim("ssv2_slowfast_16x8", "multigrid top-5", 88.7, "metric", "top5", "long_short",
-          MODEL_ZOO),
-    Claim("ssv2_slowfast_16x8", "multigrid top-1", 61.7, "metric", "top1", "long_short", PWC),
-    Claim("charades_slowfast_16x8", "baseline mAP", 38.9, "metric", "mAP", "baseline", MODEL_ZOO),
+          MODEL_ZOO, FROM_K400),
+    Claim("ssv2_slowfast_16x8", "multigrid top-1", 61.7, "metric", "top1", "long_short", PWC,
+          UNKNOWN),
+    Claim("charades_slowfast_16x8", "baseline mAP", 38.9, "metric", "mAP", "baseline", MODEL_ZOO,
+          FROM_K400),
     Claim("charades_slowfast_16x8", "multigrid mAP", 38.6, "metric", "mAP", "long_short",
-          MODEL_ZOO),
-    Claim("charades_slowfast_16x8", "multigrid mAP", 38.2, "metric", "mAP", "long_short", PWC),
+          MODEL_ZOO, FROM_K400),
+    Claim("charades_slowfast_16x8", "multigrid mAP", 38.2, "metric", "mAP", "long_short", PWC,
+          UNKNOWN),
 )  # fmt: skip
 
 
@@ -109,13 +120,27 @@ def _reported(claim: Claim) -> str:
 
 def _figure(res: Results, exp: Experiment | None, claim: Claim) -> str:
     """What our number is, with the hardware it ran on for a speedup."""
+    unlike = _unlike_start(res, exp, claim)
     if claim.quantity == "delta":
-        return f"{claim.metric} change, final test"
+        return f"{claim.metric} change, final test{unlike}"
     if claim.quantity == "metric":
-        return f"{claim.variant} {claim.metric}, final test"
+        return f"{claim.variant} {claim.metric}, final test{unlike}"
     runs = [r for r in res.runs if exp is not None and r["experiment"] == exp.id]
     devices = sorted({f"{r['num_devices']} {r['device_kind']}" for r in runs})
     return "total wall-clock speedup" + (f", {' / '.join(devices)}" if devices else "")
+
+
+def _unlike_start(res: Results, exp: Experiment | None, claim: Claim) -> str:
+    """'' when our experiment starts as the claim's model did; else what differs, in words."""
+    if exp is None or claim.init == UNKNOWN:
+        return ""
+    source = exp.init_from.experiment if exp.init_from else None
+    ours = next((e.compare_with for e in res.plan.experiments if e.id == source), source)
+    if ours == claim.init:
+        return ""
+    theirs = f"fine-tuned from {claim.init}" if claim.init else "trained from scratch"
+    mine = f"fine-tuned from {source}" if source else "trained from scratch"
+    return f"; unlike: ours {mine}, the claim's {theirs}"
 
 
 def _ours(res: Results, exp: Experiment, claim: Claim) -> str:
