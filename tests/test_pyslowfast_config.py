@@ -98,6 +98,47 @@ def test_a_cosine_config_without_steps_runs_the_short_cycle(tmp_path):
     assert schedule.lr.policy_lr(half) == pytest.approx(0.1 * (math.cos(math.pi / 2) + 1) / 2)
 
 
+# PySlowFast's configs/Kinetics/I3D_NLN_8x8_R50.yaml, its model and non-local keys.
+I3D_NLN = """\
+MODEL: {ARCH: i3d, NUM_CLASSES: 400}
+DATA: {NUM_FRAMES: 8, SAMPLING_RATE: 8}
+RESNET: {DEPTH: 50, ZERO_INIT_FINAL_BN: true}
+NONLOCAL:
+  LOCATION: [[[]], [[1, 3]], [[1, 3, 5]], [[]]]
+  GROUP: [[1], [1], [1], [1]]
+  INSTANTIATION: softmax
+"""
+
+
+def test_an_i3d_nln_config_is_non_local_i3d(tmp_path):
+    path = tmp_path / "I3D_NLN_8x8_R50.yaml"
+    path.write_text(I3D_NLN)
+    cfg, _, notes = translate_file(path)
+    assert (cfg.model.arch, cfg.model.depth) == ("i3d_nl", 50)
+    assert not [n for n in notes if n.startswith("NONLOCAL.")]
+    plain = tmp_path / "I3D_8x8_R50.yaml"
+    plain.write_text(I3D_NLN.replace("[[1, 3]]", "[[]]").replace("[[1, 3, 5]]", "[[]]"))
+    assert translate_file(plain)[0].model.arch == "i3d"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("ARCH: i3d", "ARCH: slow", "NONLOCAL.LOCATION"),  # SLOW_NLN: not built here
+        ("[[1, 3, 5]]", "[[1, 3]]", "NONLOCAL.LOCATION"),
+        ("INSTANTIATION: softmax", "INSTANTIATION: dot_product", "NONLOCAL.INSTANTIATION"),
+        ("  INSTANTIATION: softmax\n", "", "NONLOCAL.INSTANTIATION"),  # PySlowFast's default
+    ],
+)
+def test_non_local_blocks_this_suite_would_not_build_are_refused(tmp_path, old, new, key):
+    path = tmp_path / "nln.yaml"
+    path.write_text(I3D_NLN.replace(old, new))
+    with pytest.raises(
+        ConfigError, match=rf"nln.yaml: {key}: .*built only as PySlowFast's I3D_NLN"
+    ):
+        translate_file(path)
+
+
 def test_rules_for_lrs_and_empty_steps():
     six = validate_config({"solver": {"steps": [0, 2, 4, 6], "lrs": [1, 0.1, 0.01, 1e-3, 1e-4,
                                       1e-5], "max_epoch": 8}})  # fmt: skip

@@ -128,6 +128,36 @@ AGREED = {"SOLVER.OPTIMIZING_METHOD": "sgd", "MODEL.LOSS_FUNC": "cross_entropy",
 REFUSED = {"SOLVER.OPTIMIZING_METHOD": "only SGD is implemented"}
 
 
+# The non-local blocks PySlowFast's I3D_NLN_8x8_R50/R101 configs place (per stage, per pathway,
+# 0-based blocks) with its default pool and groups: what this suite builds as model.arch i3d_nl.
+_I3D_NONLOCAL = {
+    "NONLOCAL.LOCATION": [[[]], [[1, 3]], [[1, 3, 5]], [[]]],
+    "NONLOCAL.INSTANTIATION": "softmax",
+    "NONLOCAL.GROUP": [[1], [1], [1], [1]],
+    "NONLOCAL.POOL": [[[1, 2, 2], [1, 2, 2]]] * 4,
+}
+
+
+def _nonlocal(given: Mapping[str, Any], model: dict[str, Any], source: str) -> set[str]:
+    """Map an I3D config with I3D-NL's non-local blocks to ``i3d_nl``; the NONLOCAL keys read.
+
+    Without non-local blocks nothing is read (the keys are noted as any other). Blocks placed or
+    made otherwise, or on another architecture, are refused: this suite would build none.
+    """
+    location = given.get("NONLOCAL.LOCATION", [])
+    if not any(index for stage in location for pathway in stage for index in pathway):
+        return set()
+    for key, wanted in _I3D_NONLOCAL.items():
+        value = given.get(key, "dot_product" if key.endswith("INSTANTIATION") else wanted)
+        if model["arch"] != "i3d" or value != wanted:
+            raise ConfigError(
+                key, f"{value!r} with MODEL.ARCH {model['arch']!r}: non-local blocks are built "
+                f"only as PySlowFast's I3D_NLN ({key} {wanted!r}, MODEL.ARCH 'i3d')", source,
+            )  # fmt: skip
+    model["arch"] = "i3d_nl"
+    return set(_I3D_NONLOCAL)
+
+
 def read_with_bases(path: Path | str, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """The file's mapping with its ``_BASE_`` chain laid under it (the file's keys win).
 
@@ -184,8 +214,9 @@ def translate(raw: Mapping[str, Any], source: str = "") -> tuple[dict[str, Any],
             raise err.with_source(source) from None
         section, name = target.split(".")
         ours.setdefault(section, {})[name] = value
+    read = _nonlocal(given, ours["model"], source)
     for key, value in given.items():
-        if key in KEYS or AGREED.get(key, object()) == value:
+        if key in KEYS or key in read or AGREED.get(key, object()) == value:
             continue
         if key in REFUSED:
             raise ConfigError(key, f"{value!r}: {REFUSED[key]}", source)
