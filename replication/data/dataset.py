@@ -112,15 +112,15 @@ class ClipDataset(Dataset):
         grid = self.grids[request.grid]
         index, bad = request.index, []
         for _ in range(self.max_retries + 1):
-            try:
-                video = self.source.frames(index)
+            try:  # a sparse video (frames.SparseVideo) decodes in render_view
+                video = self.source.frames(index, grid)
+                view = train_view(video.shape[1], video.shape[2], video.shape[0], grid, rng,
+                                  self.random_flip, self.temporal_sampling)  # fmt: skip
+                clip = render_view(video, view, grid.crop_size)
             except VideoError as err:
                 bad.append((err.path, err.reason))
                 index = int(rng.integers(len(self.labels)))
                 continue
-            view = train_view(video.shape[1], video.shape[2], video.shape[0], grid, rng,
-                              self.random_flip, self.temporal_sampling)  # fmt: skip
-            clip = render_view(video, view, grid.crop_size)
             classes = self.labels[index]
             if self.spans is not None and self.spans[index][0]:
                 classes = clip_classes(*self.spans[index], video.shape[0], view.frames)
@@ -135,16 +135,16 @@ class ClipDataset(Dataset):
         g = self.eval_grid
         per_video = self.views[0] * self.views[1]
         index, view_index = divmod(item, per_video)
-        try:
-            video = self.source.frames(index)
+        try:  # a sparse video decodes in render_view
+            video = self.source.frames(index, g)
+            views = eval_views(video.shape[1], video.shape[2], video.shape[0], g.num_frames,
+                               g.min_rate, g.crop_size, *self.views,
+                               self.temporal_sampling)  # fmt: skip
+            clip = render_view(video, views[view_index], g.crop_size)
         except VideoError as err:
             empty = torch.zeros(3, g.num_frames, g.crop_size, g.crop_size)
             bad = [(err.path, err.reason)]
             return self._item(empty, index, view_index, bad, False, self.labels[index])
-        views = eval_views(video.shape[1], video.shape[2], video.shape[0], g.num_frames,
-                           g.min_rate, g.crop_size, *self.views,
-                           self.temporal_sampling)  # fmt: skip
-        clip = render_view(video, views[view_index], g.crop_size)
         return self._item(clip, index, view_index, [], True, self.labels[index])
 
     def _item(

@@ -13,12 +13,19 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from tqdm import tqdm
 
-from replication.data.video_io import VideoError, probe, read_video
+from replication.data.video_io import (
+    FrameIndex,
+    VideoError,
+    index_video,
+    probe,
+    read_frames,
+    read_video,
+)
 from replication.io.atomic import atomic_path, atomic_write_json
 
 CACHE_VERSION = 1
@@ -29,8 +36,8 @@ class FrameSource(Protocol):
 
     def __len__(self) -> int: ...
 
-    def frames(self, index: int) -> np.ndarray:
-        """Frames of video ``index``."""
+    def frames(self, index: int, grid: Any = None) -> np.ndarray:
+        """Frames of video ``index`` (an array, or an object indexed like one) for ``grid``."""
         ...
 
 
@@ -42,20 +49,83 @@ class Segment(Protocol):
     end_s: float | None
 
 
-class DecodedFrames:
-    """Decode the video file on every request (the mp4 path; no preparation, more CPU)."""
+class SparseVideo:
+    """A video's frames as an array-like that decodes only the frames it is indexed with.
 
-    def __init__(self, records: Sequence[Segment], short_side: int | None = None) -> None:
+    ``shape`` is (T, H, W, 3) from the container header, so a view can be drawn before any
+    decoding; ``video[list_of_frames]`` then seeks to the keyframe before the first of them,
+    decodes to the last and converts only those to RGB (:func:`read_frames`).
+    """
+
+    def __init__(self, path: Path, index: FrameIndex, short_side: int | None, threads: int):
+        self.path, self.index, self.short_side, self.threads = path, index, short_side, threads
+        scale = 1.0
+        if short_side is not None and min(index.width, index.height) > short_side:
+            scale = short_side / min(index.width, index.height)
+        size = max(1, round(index.height * scale)), max(1, round(index.width * scale))
+        self.shape = (index.num_frames, *size, 3)
+        self.stats: dict[str, float] | None = None  # set by the loader benchmark
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, frames: int | Sequence[int]) -> np.ndarray:
+        wanted = [frames] if isinstance(frames, int) else [int(f) for f in frames]
+        out = read_frames(self.path, self.index, wanted, self.short_side, threads=self.threads,
+                          stats=self.stats)  # fmt: skip
+        return out[0] if isinstance(frames, int) else out
+
+
+class DecodedFrames:
+    """Decode the video file on every request (the mp4 path; no preparation, more CPU).
+
+    By default only the frames a clip keeps are decoded and converted (:class:`SparseVideo`):
+    a clip's cost follows its grid's frame count and span, not the video's length. Videos whose
+    frames cannot be counted from the header (variable frame rate) are decoded whole.
+
+    Args:
+        records: the videos (path and annotated segment).
+        short_side: frames are scaled down to at most this short side.
+        sparse: decode only the indexed frames (False: the whole segment, as before).
+        threads: decoder threads per video (1: one core per loader worker; 0: FFmpeg's choice).
+        copies: a multi-resolution store (:class:`~replication.data.copies.VideoCopies`):
+            grids whose crop allows it read its smaller copies and decode at their size.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[Segment],
+        short_side: int | None = None,
+        *,
+        sparse: bool = True,
+        threads: int = 1,
+        copies: Any = None,
+    ) -> None:
         self.records = list(records)
         self.short_side = short_side
+        self.sparse, self.threads, self.copies = sparse, threads, copies
+        self._index: dict[tuple[str, float, float | None], FrameIndex | None] = {}
 
     def __len__(self) -> int:
         return len(self.records)
 
-    def frames(self, index: int) -> np.ndarray:
-        """Decode video ``index`` (its annotated segment only)."""
+    def frames(self, index: int, grid: Any = None) -> np.ndarray | SparseVideo:
+        """Video ``index`` (its annotated segment only), at the resolution ``grid`` needs."""
         r = self.records[index]
-        return read_video(r.path, r.start_s, r.end_s, self.short_side)[0]
+        path, short = Path(r.path), self.short_side
+        if self.copies is not None and grid is not None:
+            path, short = self.copies.choose(path, grid, short)
+        if not self.sparse:
+            return read_video(path, r.start_s, r.end_s, short, threads=self.threads)[0]
+        key = (str(path), r.start_s, r.end_s)
+        if key not in self._index:
+            self._index[key] = index_video(path, r.start_s, r.end_s)
+        frame_index = self._index[key]
+        if frame_index is None:  # frames cannot be counted: decode the segment whole
+            return read_video(path, r.start_s, r.end_s, short, threads=self.threads)[0]
+        if frame_index.num_frames < 1:
+            raise VideoError(path, "no frames in the segment")
+        return SparseVideo(path, frame_index, short, self.threads)
 
 
 class FrameCache:
@@ -79,8 +149,8 @@ class FrameCache:
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_data": None}  # memmaps are not sent to workers
 
-    def frames(self, index: int) -> np.ndarray:
-        """Frames of video ``index`` as a read-only view into the mapped file."""
+    def frames(self, index: int, grid: Any = None) -> np.ndarray:
+        """Frames of video ``index`` as a read-only view into the mapped file (any grid)."""
         entry = self.entries[index]
         if entry["error"] is not None:
             raise VideoError(entry["path"], entry["error"])

@@ -7,6 +7,8 @@ can count, skip and report bad videos without knowing FFmpeg's error zoo.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -37,10 +39,20 @@ class VideoInfo:
     duration_s: float
 
 
-def write_video(path: str | Path, frames: np.ndarray, fps: int = 16, crf: int = 18) -> None:
+def write_video(
+    path: str | Path,
+    frames: np.ndarray,
+    fps: int = 16,
+    crf: int = 18,
+    *,
+    keyint: int | None = None,
+    preset: str = "veryfast",
+) -> None:
     """Encode ``frames`` (T, H, W, 3) uint8 RGB as H.264 mp4, atomically (temp file + rename).
 
     H and W must be even (yuv420p). ``crf`` 18 is visually lossless; fine textures survive.
+    ``keyint`` fixes the keyframe interval in frames (no scene-cut keyframes), as a streaming
+    transcode does; None keeps x264's default (250, plus scene cuts).
     One encoder thread and no lookahead thread (``sync-lookahead=0``): with libx264's default
     threads the same frames gave different files from run to run (462 of the 680 smoke videos
     between two generations), so a regenerated data set trained differently. One thread was not
@@ -57,13 +69,47 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int = 16, crf: int = 
     with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1",
-                          "x264-params": "sync-lookahead=0"}  # fmt: skip
+        x264 = "sync-lookahead=0" + (f":keyint={keyint}:min-keyint={keyint}:scenecut=0"
+                                     if keyint else "")  # fmt: skip
+        stream.options = {"crf": str(crf), "preset": preset, "threads": "1", "x264-params": x264}
         for index, frame in enumerate(frames):
             yuv = av.VideoFrame.from_ndarray(_rgb_to_yuv420p(frame), format="yuv420p")
             yuv.pts = index
             container.mux(stream.encode(yuv))
         container.mux(stream.encode())
+
+
+def write_scaled_copy(
+    src: str | Path, dst: str | Path, short_side: int, crf: int = 20, keyint_s: float = 2.0
+) -> None:
+    """Re-encode ``src`` with its short side scaled to ``short_side`` (same rate and pts).
+
+    Frames are scaled in YUV (no RGB round trip), even-sized, H.264 with a keyframe every
+    ``keyint_s`` seconds. Raises :class:`VideoError` when ``src`` cannot be decoded.
+    """
+    try:
+        with av.open(str(src)) as container, atomic_path(dst) as tmp:
+            stream = _video_stream(container, src, 1)
+            rate = stream.average_rate or stream.guessed_rate or Fraction(30)
+            w, h = (2 * max(1, x // 2) for x in _scaled_size(stream.width, stream.height,
+                                                             short_side))  # fmt: skip
+            with av.open(str(tmp), mode="w", format="mp4") as out:
+                enc = out.add_stream("libx264", rate=rate)
+                enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+                enc.time_base = stream.time_base
+                keyint = max(1, round(keyint_s * float(rate)))
+                x264 = f"sync-lookahead=0:keyint={keyint}:scenecut=0"
+                enc.options = {"crf": str(crf), "preset": "medium", "threads": "1",
+                               "x264-params": x264}  # fmt: skip
+                for frame in container.decode(stream):
+                    small = frame.reformat(width=w, height=h, format="yuv420p")
+                    small.pts, small.time_base = frame.pts, stream.time_base
+                    out.mux(enc.encode(small))
+                out.mux(enc.encode())
+    except FileNotFoundError:
+        raise VideoError(src, "file not found") from None
+    except (av.FFmpegError, OSError, ValueError, IndexError, MemoryError) as err:
+        raise VideoError(src, f"cannot decode: {err}") from None
 
 
 def _rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
@@ -111,6 +157,9 @@ def read_video(
     start_s: float = 0.0,
     end_s: float | None = None,
     short_side: int | None = None,
+    *,
+    threads: int = 0,
+    stats: dict[str, float] | None = None,
 ) -> tuple[np.ndarray, float]:
     """Decode frames in ``[start_s, end_s)`` as (T, H, W, 3) uint8 RGB, plus the frame rate.
 
@@ -120,28 +169,30 @@ def read_video(
         end_s: stop before this timestamp; None decodes to the end.
         short_side: if set and smaller than the video's, frames are scaled (area-preserving
             bilinear in FFmpeg) so their short side is this many pixels.
+        threads: decoder threads (0: FFmpeg chooses, one per core).
+        stats: if given, CPU seconds (``time.process_time``) are added to its "open",
+            "decode" and "convert" entries (the loader benchmark's stages).
 
     Raises:
         VideoError: the file is missing, has no video stream, is corrupt, or yields no frames.
     """
     try:
+        start = time.process_time()
         with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise VideoError(path, "no video stream")
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            stream = _video_stream(container, path, threads)
             fps = float(stream.average_rate or stream.guessed_rate or 0) or 30.0
             if start_s > 0:
                 container.seek(int(start_s / stream.time_base), stream=stream)
             size = _scaled_size(stream.width, stream.height, short_side)
+            _add(stats, "open", start)
             frames = []
-            for frame in container.decode(stream):
+            for frame in _decoded(container, stream, stats):
                 t = float(frame.pts * stream.time_base) if frame.pts is not None else None
                 if t is not None and t < start_s - 1e-6:
                     continue
                 if end_s is not None and t is not None and t >= end_s:
                     break
-                frames.append(frame.to_ndarray(format="rgb24", width=size[0], height=size[1]))
+                frames.append(_rgb(frame, size, stats))
     except VideoError:
         raise
     except FileNotFoundError:
@@ -151,6 +202,130 @@ def read_video(
     if not frames:
         raise VideoError(path, "no frames decoded")
     return np.stack(frames), fps
+
+
+@dataclass(frozen=True)
+class FrameIndex:
+    """Where a segment's frames sit in a constant-frame-rate stream (whole pts steps)."""
+
+    num_frames: int  # frames in the segment: what read_video would return
+    first: int  # stream-wide index of the segment's first frame
+    start_pts: int  # pts of the stream's first frame
+    step: int  # pts per frame
+    width: int
+    height: int
+
+
+def index_video(
+    path: str | Path, start_s: float = 0.0, end_s: float | None = None
+) -> FrameIndex | None:
+    """The segment's frame index from the header, or None where frames cannot be counted.
+
+    None (a variable frame rate, a frame duration that is not a whole number of pts, or no
+    frame count in the header) means: decode the segment with :func:`read_video` instead.
+    Raises :class:`VideoError` like :func:`probe`.
+    """
+    try:
+        with av.open(str(path)) as container:
+            stream = _video_stream(container, path, 1)
+            rate, base = stream.average_rate, stream.time_base
+            if not (rate and base and stream.frames):
+                return None
+            step = 1 / (rate * base)
+            if step.denominator != 1:
+                return None
+            step, start_pts = int(step), int(stream.start_time or 0)
+            width, height, total = stream.width, stream.height, stream.frames
+    except VideoError:
+        raise
+    except FileNotFoundError:
+        raise VideoError(path, "file not found") from None
+    except (av.FFmpegError, OSError, ValueError, IndexError) as err:
+        raise VideoError(path, f"cannot open: {err}") from None
+
+    def first_at(seconds: float) -> int:  # the first frame whose time is >= seconds
+        pts = seconds / float(base) - start_pts
+        return min(total, max(0, -int(-pts // step)))
+
+    first = first_at(start_s - 1e-6) if start_s > 0 else 0
+    end = total if end_s is None else first_at(end_s)
+    return FrameIndex(end - first, first, start_pts, step, width, height)
+
+
+def read_frames(
+    path: str | Path,
+    index: FrameIndex,
+    wanted: Sequence[int],
+    short_side: int | None = None,
+    *,
+    threads: int = 0,
+    stats: dict[str, float] | None = None,
+) -> np.ndarray:
+    """Decode only frames ``wanted`` (segment indices, repeats allowed) as (len, H, W, 3) uint8.
+
+    The decoder seeks to the keyframe before the first wanted frame and stops after the last;
+    only wanted frames are converted to RGB (and scaled, as :func:`read_video`), so a clip that
+    keeps 8 of 64 frames converts 8. Frames equal :func:`read_video`'s at the same indices.
+    """
+    lo, hi = min(wanted), max(wanted)
+    if lo < 0 or hi >= index.num_frames:
+        raise IndexError(f"{path}: frames {lo}-{hi} outside 0-{index.num_frames - 1}")
+    keep: dict[int, np.ndarray | None] = dict.fromkeys(wanted)
+    try:
+        start = time.process_time()
+        with av.open(str(path)) as container:
+            stream = _video_stream(container, path, threads)
+            if lo + index.first > 0:
+                container.seek(index.start_pts + (lo + index.first) * index.step, stream=stream)
+            size = _scaled_size(index.width, index.height, short_side)
+            _add(stats, "open", start)
+            for frame in _decoded(container, stream, stats):
+                at = round((frame.pts - index.start_pts) / index.step) - index.first
+                if at > hi:
+                    break
+                if at in keep and keep[at] is None:
+                    keep[at] = _rgb(frame, size, stats)
+    except FileNotFoundError:
+        raise VideoError(path, "file not found") from None
+    except (av.FFmpegError, OSError, ValueError, IndexError, TypeError, MemoryError) as err:
+        raise VideoError(path, f"cannot decode: {err}") from None
+    missing = [i for i, frame in keep.items() if frame is None]
+    if missing:
+        raise VideoError(path, f"frames {missing[0]}-{missing[-1]} not decoded")
+    return np.stack([keep[i] for i in wanted])
+
+
+def _video_stream(container, path: str | Path, threads: int):
+    if not container.streams.video:
+        raise VideoError(path, "no video stream")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    stream.codec_context.thread_count = threads
+    return stream
+
+
+def _decoded(container, stream, stats: dict[str, float] | None) -> Iterator:
+    """``container.decode(stream)``, adding the CPU time of each step to ``stats["decode"]``."""
+    frames = container.decode(stream)
+    while True:
+        start = time.process_time()
+        frame = next(frames, None)
+        _add(stats, "decode", start)
+        if frame is None:
+            return
+        yield frame
+
+
+def _rgb(frame, size: tuple[int, int], stats: dict[str, float] | None) -> np.ndarray:
+    start = time.process_time()
+    rgb = frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
+    _add(stats, "convert", start)
+    return rgb
+
+
+def _add(stats: dict[str, float] | None, stage: str, start: float) -> None:
+    if stats is not None:
+        stats[stage] = stats.get(stage, 0.0) + time.process_time() - start
 
 
 def _scaled_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:

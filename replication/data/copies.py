@@ -1,0 +1,118 @@
+"""A multi-resolution store: smaller copies of every video, read by the grids that allow it.
+
+H.264 decoding cannot skip pixels, so the only way a coarse grid's clip costs less to decode
+than the base grid's is to decode a smaller file. ``python -m replication.data.copies CSV
+--short-side 128`` writes, once, a copy of every listed video scaled to that short side (same
+frame rate and timestamps, scaled in YUV, H.264 crf 20, a keyframe every 2 s) under
+``<CSV folder>/short128/`` with a ``manifest.json``; :meth:`VideoCopies.find` picks the
+copies up beside the annotations.
+
+Which grid reads which copy: a grid draws the resized short side from ``[jitter_min,
+jitter_max]``; at ``jitter_min`` (its widest view) its crop samples the resized frame one to
+one. A copy whose short side is at least ``jitter_min`` holds every pixel that widest view uses,
+so the grid reads the smallest such copy (K400 SlowFast: the 112-px grids, ``jitter_min`` 128,
+read the 128 copy; 158 and 224 keep the original). Views zoomed in further are upsampled from
+the copy, as views past the source's own short side are upsampled from the original.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from replication.data.annotations import load_table
+from replication.data.video_io import VideoError, write_scaled_copy
+from replication.io.atomic import atomic_write_text
+
+MANIFEST = "manifest.json"
+
+
+class VideoCopies:
+    """Copies of videos by short side: ``{short_side: {original path: copy path}}``.
+
+    Args:
+        copies: the stored copies (from :meth:`find`; may be empty).
+        decoder_scale: also scale frames in the decoder to the grid's ``jitter_min`` when no
+            copy serves it (converts fewer pixels; decodes as many).
+    """
+
+    def __init__(self, copies: dict[int, dict[str, Path]], decoder_scale: bool = False) -> None:
+        self.copies = dict(sorted(copies.items()))
+        self.decoder_scale = decoder_scale
+
+    def choose(self, path: Path, grid: Any, short_side: int | None) -> tuple[Path, int | None]:
+        """The file and short side to decode ``path`` at for ``grid`` (see the module doc)."""
+        need = int(grid.jitter_min)
+        for side, files in self.copies.items():
+            if side >= need and str(path) in files:
+                return files[str(path)], short_side
+        if self.decoder_scale:
+            return path, need if short_side is None else min(short_side, need)
+        return path, short_side
+
+    @classmethod
+    def find(cls, annotations: Path, decoder_scale: bool = False) -> VideoCopies:
+        """The copies written beside ``annotations`` (a CSV file or a folder)."""
+        root = annotations if annotations.is_dir() else annotations.parent
+        copies: dict[int, dict[str, Path]] = {}
+        for manifest in sorted(root.glob(f"short*/{MANIFEST}")):
+            doc = json.loads(manifest.read_text())
+            files = {src: manifest.parent / rel for src, rel in doc["videos"].items()}
+            copies[int(doc["short_side"])] = files
+        return cls(copies, decoder_scale)
+
+
+def write_copies(
+    paths: Sequence[Path], root: Path, short_side: int, crf: int = 20
+) -> dict[str, Any]:
+    """Write each video scaled to ``short_side`` under ``root/short<N>/``; return the manifest.
+
+    Paths keep their place relative to ``root``; an existing copy is kept. Bad videos are
+    listed with their reason and get no copy (the loader still reports them from the original).
+    """
+    out = root / f"short{short_side}"
+    videos, bad, size_in, size_out = {}, {}, 0, 0
+    for path in paths:
+        rel = Path(path).resolve().relative_to(root.resolve())
+        target = out / rel
+        try:
+            if not target.is_file():
+                write_scaled_copy(path, target, short_side, crf)
+        except VideoError as err:
+            bad[str(path)] = err.reason
+            continue
+        videos[str(path)] = str(rel)
+        size_in += Path(path).stat().st_size
+        size_out += target.stat().st_size
+    doc = {"short_side": short_side, "videos": videos, "bad": bad,
+           "bytes_original": size_in, "bytes_copy": size_out}  # fmt: skip
+    atomic_write_text(out / MANIFEST, json.dumps(doc, indent=1) + "\n")
+    return doc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m replication.data.copies CSV --short-side 128``; see the module docstring."""
+    parser = argparse.ArgumentParser(prog="python -m replication.data.copies", description=__doc__)
+    parser.add_argument("annotations", type=Path, help="annotation file (its folder holds copies)")
+    parser.add_argument("--short-side", type=int, default=128)
+    args = parser.parse_args(argv)
+    try:
+        table = load_table(args.annotations)
+    except (ValueError, OSError) as err:
+        print(f"error: {args.annotations}: {err}", file=sys.stderr)
+        return 2
+    root = args.annotations if args.annotations.is_dir() else args.annotations.parent
+    doc = write_copies([r.path for r in table.records], root, args.short_side)
+    ratio = doc["bytes_copy"] / max(1, doc["bytes_original"])
+    print(f"{len(doc['videos'])} copies at short side {args.short_side}: "
+          f"{doc['bytes_copy'] / 1e6:.1f} MB beside {doc['bytes_original'] / 1e6:.1f} MB "
+          f"({100 * ratio:.0f} % more disk); {len(doc['bad'])} bad videos")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
