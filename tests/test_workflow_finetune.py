@@ -8,9 +8,12 @@ import re
 import pytest
 import yaml
 from shared import PLAN_FILE, ROOT
+from snakemake.utils import validate
 from test_workflow import _snakemake_dry_run
 
 from replication.workflow import PlanError, expand_runs, load_plan, read_plan
+
+SCHEMA = str(ROOT / "config" / "workflow.schema.json")
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +53,10 @@ def test_a_fixed_source_run_starts_every_fine_tune():
 
 def test_a_variant_may_name_its_own_source():
     raw = _with_fine_tune()
-    raw["experiments"][1]["variants"][1]["init_from"] = {"experiment": "tiny", "variant": "baseline"}
+    raw["experiments"][1]["variants"][1]["init_from"] = {
+        "experiment": "tiny",
+        "variant": "baseline",
+    }
     runs = _runs(raw)
     assert runs["ft/long_short-s0"].init_from == "tiny/baseline-s0"
     assert runs["ft/baseline-s0"].init_from == "tiny/baseline-s0"
@@ -85,39 +91,37 @@ def test_the_paper_plan_fine_tunes_ssv2_and_charades_from_the_k400_baselines():
     tuned = {run.experiment for run in runs if run.init_from}
     assert tuned == {"ssv2_slowfast_16x8", "charades_slowfast_16x8"}
     assert all(
-        run.init_from == f"k400_slowfast_r50/baseline-s{run.seed}"
-        for run in runs
-        if run.init_from
+        run.init_from == f"k400_slowfast_r50/baseline-s{run.seed}" for run in runs if run.init_from
     )
 
 
 def _train_jobs(text: str) -> list[tuple[str, list[str]]]:
-    """(output summary, inputs) of each train job, in the order ``snakemake -n`` lists them."""
+    """(output summary, inputs) of each train job ``snakemake -n`` lists."""
     jobs = []
     for block in re.split(r"\n(?=rule |localrule )", text):
         if not re.match(r"(local)?rule train:", block):
             continue
         inputs = re.search(r"input: (.*)", block)
         output = re.search(r"output: (.*)", block)
-        jobs.append((output[1].strip(), [s.strip() for s in inputs[1].split(",")] if inputs else []))
+        jobs.append(
+            (output[1].strip(), [s.strip() for s in inputs[1].split(",")] if inputs else [])
+        )
     return jobs
 
 
-def test_dry_run_trains_each_source_before_its_fine_tunes(paper_workdir):
+def test_dry_run_makes_each_source_an_input_of_its_fine_tunes(paper_workdir):
     code, _, text = _snakemake_dry_run(
         ("tables", "--configfile", "config/paper.yaml", "--forceall"), paper_workdir
     )
     assert code == 0, text
     jobs = _train_jobs(text)
-    order = [output for output, _ in jobs]
     summary = "runs/paper/{}/summary.json"
     tuned = [(o, i) for o, i in jobs if "/ssv2_" in o or "/charades_" in o]
     assert len(tuned) == 2 * 4 * 3  # two data sets, 4 variants, 3 seeds
     for output, inputs in tuned:
         seed = re.search(r"-s(\d+)/", output)[1]
         source = summary.format(f"k400_slowfast_r50/baseline-s{seed}")
-        assert source in inputs, (output, inputs)
-        assert order.index(source) < order.index(output)
+        assert source in inputs, (output, inputs)  # an input: Snakemake trains it first
 
 
 def test_picking_a_fine_tune_experiment_trains_its_sources_too(paper_workdir):
@@ -128,3 +132,18 @@ def test_picking_a_fine_tune_experiment_trains_its_sources_too(paper_workdir):
     outputs = [output for output, _ in _train_jobs(text)]
     assert counts["train"] == len(outputs) == 12 + 3  # 4 variants x 3 seeds, 3 K400 baselines
     assert sum("k400_slowfast_r50/baseline-s" in o for o in outputs) == 3
+
+
+def test_the_smoke_fine_tune_plan_trains_its_sources_first():
+    """config/smoke_finetune.yaml: pre-training, then fine-tunes that take its runs as inputs."""
+    validate(yaml.safe_load((ROOT / "config/smoke_finetune.yaml").read_text()), SCHEMA)
+    code, counts, text = _snakemake_dry_run(
+        ("tables", "--configfile", "config/smoke_finetune.yaml", "--forceall")
+    )
+    assert code == 0, text
+    jobs = dict(_train_jobs(text))
+    assert counts["train"] == len(jobs) == 2 + 6 + 6
+    for output, inputs in jobs.items():
+        variant = re.search(r"/(\w+)-s\d+/summary.json", output)[1]
+        source = f"runs/smoke_finetune/pretrain/{variant}-s0/summary.json"
+        assert (source in inputs) == ("/fine_tuned/" in output), (output, inputs)
