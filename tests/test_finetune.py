@@ -98,7 +98,7 @@ def test_a_resumed_fine_tune_continues_from_its_own_checkpoint(
 def test_a_source_that_cannot_start_a_run_is_one_line(tiny_config, source_run, tmp_path, make,
                                                       message):  # fmt: skip
     spec = str(make(tmp_path, source_run))
-    with pytest.raises(ConfigError, match="train.init_weights") as err:
+    with pytest.raises(ConfigError, match=r"train\.init_weights") as err:
         train(tiny_config(f"train.init_weights={spec}"), tmp_path / "ft", progress=False)
     assert message in str(err.value) and spec in str(err.value)
     assert "\n" not in str(err.value)
