@@ -43,7 +43,7 @@ def test_every_family_trains_through_every_shape_and_grid(tiny_config, tmp_path,
 
 
 def test_event_log_has_every_event_in_order(tiny_config, tmp_path):
-    train(tiny_config(), tmp_path / "run", progress=False)
+    train(tiny_config("train.curve_fractions=[0.5]"), tmp_path / "run", progress=False)
     log = ev.read_events(tmp_path / "run" / "events.jsonl")
     names = [e["event"] for e in log]
     assert names[0] == ev.RUN_START and names[1] == ev.PHASE and names[-1] == ev.RUN_END

@@ -29,6 +29,7 @@ PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 Pair = Annotated[tuple[PositiveInt, PositiveInt], _AsTuple]
 FactorPair = Annotated[tuple[PositiveFloat, PositiveFloat], _AsTuple]
+UnitFraction = Annotated[float, Field(gt=0, le=1)]
 _FROZEN = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
@@ -98,6 +99,12 @@ class TrainConfig(BaseModel):
     log_period: int = Field(10, gt=0, description="iterations between 'train' events")
     precise_bn: bool = Field(True, description="recompute BN statistics before evals/checkpoints")
     precise_bn_batches: int = Field(200, gt=0, description="batches of the precise-BN pass")
+    curve_fractions: Annotated[tuple[UnitFraction, ...], _AsTuple] = Field(
+        (),
+        description="evaluate at the test shape (1 view, after precise BN on a copy of the "
+        "model) once each fraction of the baseline's training compute is spent, and at the end: "
+        "accuracy-against-wall-clock curves comparable across variants; () = none",
+    )
     precision: Literal["fp32", "bf16", "fp16"] = Field(
         "fp32",
         description="arithmetic on CUDA: 'fp32' (the paper's reference; cuDNN may use TF32), "

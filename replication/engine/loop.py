@@ -19,10 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
 from tqdm import tqdm
 
 from replication.config import RunConfig
 from replication.data.loader import loader_key
+from replication.engine.curve import evaluate_due_points, start_curve
 from replication.engine.epoch_end import final_test, finish_epoch, write_checkpoint
 from replication.engine.network import Step, clip_gflops, same_grid_on_every_rank
 from replication.engine.setup import Run, count_flops, resume, set_up, start_log, train_loader
@@ -71,6 +73,7 @@ def train(
         count_flops(run, state.epoch)  # before the clock starts (tracing is not training)
         schedule, d = run.schedule, cfg.data
         loader, grid_ids = train_loader(run, state)  # one for the whole run; workers persist
+        curve = start_curve(run, state, grid_ids[-1])  # test-shape evals at fixed compute
         batches, key, first_epoch = iter(loader), None, state.epoch
         for epoch in range(first_epoch, schedule.max_epoch):
             plan = schedule.epochs[epoch]
@@ -88,9 +91,7 @@ def train(
                     batch = next(batches)
                     bar.update()
                     data_time = time.perf_counter() - (tick or epoch_start)
-                    lr = schedule.lr_at(epoch + it / iters)
-                    for group in run.optimizer.param_groups:
-                        group["lr"] = lr
+                    lr = set_lr(run.optimizer, schedule.lr_at(epoch + it / iters))
                     out = run.net.step(batch, run.optimizer)  # forward, backward, step
                     run.manifest.update(batch["bad"])
                     gflops = 3 * out.batch_size * world_size * clip_gflops(run.net, out.shape)
@@ -103,6 +104,7 @@ def train(
                         raise FloatingPointError(f"loss is {out.loss} at epoch {epoch}, it {it}")
                     if stopper.at_iteration():  # preemption or time limit: hand back now
                         raise StopRequested
+                    epoch_start += evaluate_due_points(run, state, curve)  # clock stopped
                     tick = time.perf_counter()
             # ---- end of epoch: statistics, evaluation and checkpoint as the schedule says
             finish_epoch(run, plan, state, iters, full_grid=grids[-1])
@@ -114,6 +116,13 @@ def train(
         return None
     finally:  # on an error too: the log ends flushed, with what was written before it
         run.log.close()
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> float:
+    """Set every parameter group's LR to ``lr``; returns it."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
 
 
 def epoch_bar(run: Run, epoch: int, iterations: int, done: int, progress: bool) -> tqdm:

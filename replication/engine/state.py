@@ -27,6 +27,9 @@ class TrainState:
     epoch_losses: list[float] = field(default_factory=list)  # the current epoch's losses so far
     epoch_clips: int = 0  # clips of the current epoch so far (this process's, as logged)
     epoch_loop_s: float = 0.0  # the current epoch's iterations so far, seconds (its epoch_s)
+    loop_s: float = 0.0  # the iterations of the epochs before it, seconds (sum of epoch_s)
+    curves_done: int = 0  # curve points evaluated so far (train.curve_fractions)
+    curve_s: float = 0.0  # their evaluations' wall-clock, seconds
     events_offset: int = 0  # size of the event log when the checkpoint was written, bytes
 
     def count_step(self, loss: float, clips: int, gflops: float) -> None:
@@ -39,6 +42,7 @@ class TrainState:
     def next_epoch(self) -> None:
         """Move to the start of the following epoch."""
         self.epoch, self.batch = self.epoch + 1, 0
+        self.loop_s += self.epoch_loop_s
         self.epoch_losses, self.epoch_clips, self.epoch_loop_s = [], 0, 0.0
 
     @property

@@ -22,6 +22,7 @@ PHASE = "phase"
 TRAIN = "train"
 EPOCH = "epoch"
 EVAL = "eval"
+CURVE = "curve"  # a curve point: test-shape accuracy at a fraction of the baseline's compute
 CHECKPOINT = "checkpoint"
 RUN_END = "run_end"
 
@@ -47,6 +48,9 @@ REQUIRED: dict[str, frozenset[str]] = {
     ),
     EPOCH: frozenset({"epoch", "step", "loss", "wall_s", "clips"}),
     EVAL: frozenset({"epoch", "step", "metrics"}),
+    CURVE: frozenset(
+        {"epoch", "iteration", "step", "fraction", "metrics", "train_s", "total_s", "eval_s"}
+    ),
     CHECKPOINT: frozenset({"epoch", "step", "path"}),
     RUN_END: frozenset({"epoch", "step", "metrics", "wall_s", "train_gflops"}),
 }

@@ -6,6 +6,7 @@ any fractional epoch, ``build`` assembles them, ``render`` prints and serialises
 """
 
 from replication.schedule.build import DEFAULT_CLIPS_PER_EPOCH, build_schedule, load_schedule
+from replication.schedule.curve import CurvePoint, curve_points, run_curve_points
 from replication.schedule.iterations import clips_per_process, iterations_per_epoch
 from replication.schedule.lr import LRSchedule
 from replication.schedule.records import (
@@ -22,6 +23,7 @@ __all__ = [
     "DEFAULT_CLIPS_PER_EPOCH",
     "BNMode",
     "Cost",
+    "CurvePoint",
     "EpochPlan",
     "EpochShape",
     "LRSchedule",
@@ -30,6 +32,8 @@ __all__ = [
     "ShortCycleGrid",
     "build_schedule",
     "clips_per_process",
+    "curve_points",
     "iterations_per_epoch",
     "load_schedule",
+    "run_curve_points",
 ]
