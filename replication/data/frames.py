@@ -105,6 +105,7 @@ class DecodedFrames:
         self.short_side = short_side
         self.sparse, self.threads, self.copies = sparse, threads, copies
         self._index: dict[tuple[str, float, float | None], FrameIndex | None] = {}
+        self.stats: dict[str, float] | None = None  # CPU seconds per stage (the benchmark's)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -116,16 +117,20 @@ class DecodedFrames:
         if self.copies is not None and grid is not None:
             path, short = self.copies.choose(path, grid, short)
         if not self.sparse:
-            return read_video(path, r.start_s, r.end_s, short, threads=self.threads)[0]
+            return read_video(path, r.start_s, r.end_s, short, threads=self.threads,
+                              stats=self.stats)[0]  # fmt: skip
         key = (str(path), r.start_s, r.end_s)
         if key not in self._index:
             self._index[key] = index_video(path, r.start_s, r.end_s)
         frame_index = self._index[key]
         if frame_index is None:  # frames cannot be counted: decode the segment whole
-            return read_video(path, r.start_s, r.end_s, short, threads=self.threads)[0]
+            return read_video(path, r.start_s, r.end_s, short, threads=self.threads,
+                              stats=self.stats)[0]  # fmt: skip
         if frame_index.num_frames < 1:
             raise VideoError(path, "no frames in the segment")
-        return SparseVideo(path, frame_index, short, self.threads)
+        video = SparseVideo(path, frame_index, short, self.threads)
+        video.stats = self.stats
+        return video
 
 
 class FrameCache:

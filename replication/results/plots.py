@@ -243,3 +243,20 @@ def plot_throughput(
     return _by_label(
         sns.barplot, throughput, "grid", y, palette, ax, hue_order, legend, order=order
     )
+
+
+def plot_loader_capacity(
+    frame: pd.DataFrame, cores: Sequence[int] = (10, 16), ax: Axes | None = None
+) -> Axes:
+    """Cores one GPU needs (``cores_per_gpu``) per ``grid`` and ``mode``, on a log scale.
+
+    Lines mark the cores per GPU a node has (the loader benchmark, ``bench.decode``).
+    """
+    ax = _axes(ax)
+    sns.barplot(data=frame, x="grid", y="cores_per_gpu", hue="mode", ax=ax)
+    for n in cores:
+        ax.axhline(n, color=GREY, linestyle="--", linewidth=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("grid (frames x crop)")
+    ax.set_ylabel("CPU cores per GPU")
+    return ax
