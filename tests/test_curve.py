@@ -135,3 +135,18 @@ def test_a_stop_in_a_curve_evaluation_resumes_to_the_same_curve(with_and_without
                         for x in (log, reference))  # fmt: skip
         assert mine == theirs, kind
     assert summary["metrics"] == logs["with"][0]["metrics"]
+
+
+def test_a_budget_matched_baseline_takes_the_full_baselines_points():
+    """Its fractions are of the full baseline's compute, so its curve lies on the same grid."""
+    from replication.workflow import expand_runs, read_plan
+
+    runs = expand_runs(read_plan(ROOT / "config" / "config.yaml"))
+    budget = next(r for r in runs if r.group == "budget")
+    base = next(r for r in runs if r.variant == "baseline")
+    cfg, full = budget.resolved_config(), base.resolved_config()
+    assert cfg.train.curve_fractions and cfg.solver.max_epoch < full.solver.max_epoch
+    points = run_curve_points(cfg, build_schedule(cfg, 480), 480)
+    share = cfg.solver.max_epoch / full.solver.max_epoch
+    assert [p.fraction for p in points[:-1]] == [f for f in cfg.train.curve_fractions if f < share]
+    assert points[-1].fraction == pytest.approx(share, abs=1e-6)

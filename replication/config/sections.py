@@ -105,6 +105,12 @@ class TrainConfig(BaseModel):
         "model) once each fraction of the baseline's training compute is spent, and at the end: "
         "accuracy-against-wall-clock curves comparable across variants; () = none",
     )
+    curve_baseline_epochs: int = Field(
+        0,
+        ge=0,
+        description="the baseline length curve_fractions refer to, in epochs; 0 = "
+        "solver.max_epoch (a budget-matched baseline names the full baseline's)",
+    )
     precision: Literal["fp32", "bf16", "fp16"] = Field(
         "fp32",
         description="arithmetic on CUDA: 'fp32' (the paper's reference; cuDNN may use TF32), "

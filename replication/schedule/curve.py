@@ -101,5 +101,5 @@ def run_curve_points(
         world_size=cfg.train.num_gpus,
         base_batch_size=cfg.train.batch_size,
         base_clip_size=cfg.data.num_frames * cfg.data.train_crop_size**2,
-        baseline_epochs=cfg.solver.max_epoch,
+        baseline_epochs=cfg.train.curve_baseline_epochs or cfg.solver.max_epoch,
     )

@@ -192,6 +192,7 @@ def _budget_runs(plan: Plan, exp: Experiment, data: list[str]) -> list[Run]:
             f"solver.max_epoch={epochs}",
             f"solver.steps={steps}",
             f"solver.warmup_epochs={solver.warmup_epochs * fraction:g}",
+            f"train.curve_baseline_epochs={solver.max_epoch}",  # curve points of the full one
         )
         for seed in exp.budget_seeds or base.seeds or plan.seeds:
             runs.append(
