@@ -17,6 +17,14 @@ which the total speedup compares; logs of older code lack it, and then it is the
 which). ``setup_s`` (that time before the training clock, FLOP counting included), ``stats_s``
 (precise BN), ``eval_s`` (evaluations during training) and ``test_s`` (the final test) break
 the time outside the loop down; a part an older log cannot tell is empty.
+
+Curve points (``curve`` events, ``train.curve_fractions``) are ``evals.csv`` rows of kind
+"curve" with the fraction of the baseline's compute, the loop time (``train_s``), the job clock
+without curve evaluations (``total_s``) and the point's own cost (``eval_s``). Curve evaluations
+are a measuring instrument the paper's runs did not have, and the baseline takes more of them
+than multigrid, so a run's ``total_s`` leaves them out: it is the job clock minus ``curve_s``
+(the sum of their ``eval_s``, ``curve_points`` of them). Runs without curve events are read as
+before (no points, ``curve_s`` empty).
 """
 
 from __future__ import annotations
@@ -53,6 +61,8 @@ RUN_TYPES: dict[str, type] = {
     "stats_s": float,
     "eval_s": float,
     "test_s": float,
+    "curve_points": int,  # curve evaluations (curve events); 0 without train.curve_fractions
+    "curve_s": float,  # their seconds, left out of total_s; empty without curve points
     "train_gflops": float,
     "device_kind": str,
     "num_devices": int,
@@ -66,11 +76,19 @@ RUN_TYPES: dict[str, type] = {
 }
 EVAL_TYPES: dict[str, type] = {
     **{k: RUN_TYPES[k] for k in KEYS},
-    "kind": str,  # 'train' (1 view at the current grid) or 'final' (multi-view, base shape)
+    # 'train' (1 view at the current grid), 'final' (multi-view, base shape) or 'curve' (1 view
+    # at the test shape, at a fraction of the baseline's compute)
+    "kind": str,
     "epoch": int,
     "step": int,
     "train_s": float,
     "wall_s": float,
+    # curve points only: the job clock without curve evaluations, the point's own seconds, the
+    # iteration of its epoch it follows and the fraction of the baseline's compute spent
+    "total_s": float,
+    "eval_s": float,
+    "iteration": int,
+    "fraction": float,
     **dict.fromkeys(METRICS, float),
     **{k: RUN_TYPES[k] for k in PROVENANCE},
 }
@@ -99,6 +117,7 @@ TABLES = {"runs": RUN_TYPES, "evals": EVAL_TYPES, "epochs": EPOCH_TYPES, "grids"
 # Columns that results files collected by older code lack; read as empty.
 ADDED_COLUMNS = frozenset(
     {"status", "total_s", "total_from", "setup_s", "stats_s", "eval_s", "test_s"}
+    | {"curve_points", "curve_s", "iteration", "fraction"}
 )
 FINISHED, NOT_RUN = "finished", "not run"
 
@@ -188,6 +207,7 @@ def read_run(run: Run, paths: RunPaths) -> dict[str, Any]:
     provenance = _provenance(starts, config)
     epochs = _epoch_rows(log, keys, provenance)
     train_s = epochs[-1]["train_s"] if epochs else 0.0
+    evals = _eval_rows(log, keys, provenance, epochs)
     device = starts[-1]["device"]
     on_gpu = device.get("type") == "cuda"
     num_devices = config["train"]["num_gpus"] if on_gpu else 1
@@ -198,7 +218,7 @@ def read_run(run: Run, paths: RunPaths) -> dict[str, Any]:
         "status": FINISHED,
         "train_s": train_s,
         "wall_s": summary["wall_s"],
-        **_outside_loop(log, summary),
+        **_outside_loop(log, summary, [e for e in evals if e["kind"] == "curve"]),
         "train_gflops": summary["train_gflops"],
         "device_kind": "GPU" if on_gpu else "CPU",
         "num_devices": num_devices,
@@ -221,7 +241,7 @@ def read_run(run: Run, paths: RunPaths) -> dict[str, Any]:
     }
     return {
         "run": row,
-        "evals": [*_eval_rows(log, keys, provenance, epochs), final],
+        "evals": [*evals, final],
         "epochs": epochs,
         "grids": _grid_rows(log, keys, provenance),
     }
@@ -239,11 +259,12 @@ def _keys(run: Run) -> dict[str, Any]:
     }
 
 
-def _outside_loop(log: list[dict], summary: Mapping[str, Any]) -> dict[str, Any]:
+def _outside_loop(log: list[dict], summary: Mapping[str, Any], curves: list[Row]) -> dict[str, Any]:
     """The job wall-clock and what of it went outside the training loop, from one run's log.
 
     An evaluation older logs do not time took from its ``epoch`` event (written once precise BN
     ended) to its ``eval`` event (written once it ended): both carry the Unix time of writing.
+    The curve evaluations' time (``curve_s``) is left out of the job wall-clock.
     """
     epochs = {e["epoch"]: e for e in log if e["event"] == ev.EPOCH}
     evals = [e for e in log if e["event"] == ev.EVAL]
@@ -256,13 +277,16 @@ def _outside_loop(log: list[dict], summary: Mapping[str, Any]) -> dict[str, Any]
     else:
         eval_s = None
     exact = "total_s" in summary
+    curve_s = sum(c["eval_s"] for c in curves) if curves else None
     return {
-        "total_s": summary["total_s"] if exact else summary["wall_s"],
+        "total_s": (summary["total_s"] if exact else summary["wall_s"]) - (curve_s or 0.0),
         "total_from": "process start" if exact else "training clock",
         "setup_s": summary.get("setup_s"),
         "stats_s": sum(stats) if len(stats) == len(epochs) else None,
         "eval_s": eval_s,
         "test_s": ends[-1].get("test_s") if ends else None,
+        "curve_points": len(curves),
+        "curve_s": curve_s,
     }
 
 
@@ -320,7 +344,9 @@ def _epoch_rows(log: list[dict], keys: dict, provenance: dict) -> list[Row]:
 
 
 def _eval_rows(log: list[dict], keys: dict, provenance: dict, epochs: list[Row]) -> list[Row]:
+    """Evaluations during training ('train') and curve points ('curve'), in the log's order."""
     train_s = {row["epoch"]: row["train_s"] for row in epochs}
+    curve = ("train_s", "total_s", "eval_s", "iteration", "fraction")
     return [
         {
             **keys,
@@ -329,11 +355,13 @@ def _eval_rows(log: list[dict], keys: dict, provenance: dict, epochs: list[Row])
             "step": e["step"],
             "train_s": train_s.get(e["epoch"]),
             "wall_s": e.get("wall_s"),
+            # a curve point's own clocks (its total_s leaves curve evaluations out)
+            **({k: e[k] for k in curve} | {"kind": "curve"} if e["event"] == ev.CURVE else {}),
             **{m: e["metrics"].get(m) for m in METRICS},
             **provenance,
         }
         for e in log
-        if e["event"] == ev.EVAL
+        if e["event"] in (ev.EVAL, ev.CURVE)
     ]
 
 

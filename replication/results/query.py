@@ -13,6 +13,7 @@ from pathlib import Path
 from replication.results.collect import ADDED_COLUMNS, NOT_RUN, TABLES
 from replication.results.stats import Estimate, bootstrap_ci
 from replication.results.tidy import Row, read_rows
+from replication.results.time_to_accuracy import TARGET_PERCENT, Reach, final_value, reach
 from replication.workflow import BASELINE, Plan
 
 
@@ -94,3 +95,24 @@ class Results:
         return self.speedup(experiment, variant, "train_s"), self.speedup(
             experiment, variant, "train_gflops"
         )
+
+    def curve_target(self, experiment: str) -> float | None:
+        """``TARGET_PERCENT`` % of the baseline's final curve metric; None without its points."""
+        final = final_value(self.evals, experiment, BASELINE, self.metrics(experiment)[0])
+        return None if final is None else final * TARGET_PERCENT / 100
+
+    def reach(self, experiment: str, variant: str) -> Reach | None:
+        """When the variant's seeds first reach the curve target; None without curve points."""
+        target = self.curve_target(experiment)
+        if target is None:
+            return None
+        return reach(self.evals, experiment, variant, self.metrics(experiment)[0], target)
+
+    def reach_speedups(self, experiment: str, variant: str) -> tuple[float | None, float | None]:
+        """Baseline over variant time to the curve target: (training loop, job clock)."""
+        base, this = self.reach(experiment, BASELINE), self.reach(experiment, variant)
+        if base is None or this is None:
+            return None, None
+        train = base.train_s / this.train_s if base.train_s and this.train_s else None
+        total = base.total_s / this.total_s if base.total_s and this.total_s else None
+        return train, total

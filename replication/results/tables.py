@@ -34,6 +34,7 @@ from replication.results.formats import (
 from replication.results.query import Results
 from replication.results.stats import Estimate
 from replication.results.tidy import Row
+from replication.results.time_to_accuracy import TARGET_PERCENT, curve_note, reach_text
 from replication.results.units import METRIC_NAMES, TIMES, time_unit
 from replication.workflow import Experiment
 
@@ -90,36 +91,15 @@ def main_table(res: Results, exp: Experiment) -> Table:
     flop_name, flop_scale = _flop_unit([r["train_gflops"] for r in every])
     unit = time_unit([r[c] for r in every for c in ("train_s", "total_s")])
     kind = "/".join(sorted({r["device_kind"] for r in every})) or "Device"
-    metrics = res.metrics(exp.id)
+    metrics, x = res.metrics(exp.id), TARGET_PERCENT
     rows = []
     for variant, label in variants:
         seeds = _seeds(res, exp.id, variant)
         if seeds == NOT_RUN:
-            rows.append((label, seeds, *[NONE] * (11 + len(metrics))))
+            rows.append((label, seeds, *[NONE] * (14 + len(metrics))))
             continue
-        mean = partial(res.mean, exp.id, variant)
-        loop, total = (
-            res.speedup(exp.id, variant, "train_s"),
-            res.speedup(exp.id, variant, "total_s"),
-        )
-        theory = res.speedup(exp.id, variant, "train_gflops")
         rows.append(
-            (
-                label,
-                seeds,
-                num(mean("epochs"), 0),
-                num(mean("iterations"), 0),
-                num(ratio(mean("train_gflops"), flop_scale), 2),
-                num(ratio(mean("train_s"), unit.seconds), 1),
-                num(ratio(mean("total_s"), unit.seconds), 1),
-                sig(mean("device_hours")),
-                num(loop, 2, TIMES),
-                num(total, 2, TIMES),
-                num(theory, 2, TIMES),
-                num(ratio(loop, theory), 2),
-                num(ratio(total, theory), 2),
-                *(_estimate(res.estimate(exp.id, variant, m)) for m in metrics),
-            )
+            (label, seeds, *_main_cells(res, exp, variant, flop_scale, unit.seconds, metrics))
         )
     return Table(
         id=f"{exp.id}_main",
@@ -129,9 +109,17 @@ def main_table(res: Results, exp: Experiment) -> Table:
             "95 % bootstrap CI over seeds (one seed: no interval). Train time is the training "
             "loop's wall-clock (no evaluation); total time is the job's, from process start to "
             "summary (start-up, data set, FLOP counting, evaluations, precise BN, checkpoints "
-            "and the final test included). Speedups are baseline over variant: train and total "
-            "in those times, theoretical in counted training FLOPs; efficiency is a measured "
-            "speedup over the theoretical one. Budget-matched baselines train fewer epochs. "
+            "and the final test included; curve evaluations left out). Speedups are baseline "
+            "over variant: train and total in those times, theoretical in counted training "
+            "FLOPs; efficiency is a measured speedup over the theoretical one. Budget-matched "
+            f"baselines train fewer epochs. Time to {x} % of baseline: training-loop time at "
+            "the first curve point (one view at the test shape, at the same fractions of the "
+            f"baseline's compute for every variant) reaching {x} % of the baseline's final "
+            "curve accuracy (mean over its seeds of their last point); no interpolation, so "
+            "it is as fine as the points are spaced. Mean over the seeds that reach it ('k of "
+            "n' when not all do); its speedups are baseline over variant in loop time (train) "
+            "and job clock without curve evaluations (total); "
+            f"{NONE}: runs without curve points. "
             f"Hardware: {_hardware(every)}."
         ),
         columns=(
@@ -149,10 +137,48 @@ def main_table(res: Results, exp: Experiment) -> Table:
             "Efficiency train",
             "Efficiency total",
             *(METRIC_NAMES[m] for m in metrics),
+            f"Time to {x} % of baseline ({unit.symbol})",
+            f"Speedup to {x} % train",
+            f"Speedup to {x} % total",
         ),
         rows=tuple(rows),
-        notes=_not_run_note(res, exp) + _clock_note(every),
+        notes=_not_run_note(res, exp) + _clock_note(every) + _curve_note(res, exp, variants),
     )
+
+
+def _main_cells(
+    res: Results,
+    exp: Experiment,
+    variant: str,
+    flop_scale: float,
+    unit_s: float,
+    metrics: Sequence[str],
+) -> tuple[str, ...]:
+    """One finished variant's cells of the main table, after its label and seeds."""
+    mean = partial(res.mean, exp.id, variant)
+    loop, total = res.speedup(exp.id, variant, "train_s"), res.speedup(exp.id, variant, "total_s")
+    theory = res.speedup(exp.id, variant, "train_gflops")
+    to_target = res.reach_speedups(exp.id, variant)
+    return (
+        num(mean("epochs"), 0),
+        num(mean("iterations"), 0),
+        num(ratio(mean("train_gflops"), flop_scale), 2),
+        num(ratio(mean("train_s"), unit_s), 1),
+        num(ratio(mean("total_s"), unit_s), 1),
+        sig(mean("device_hours")),
+        num(loop, 2, TIMES),
+        num(total, 2, TIMES),
+        num(theory, 2, TIMES),
+        num(ratio(loop, theory), 2),
+        num(ratio(total, theory), 2),
+        *(_estimate(res.estimate(exp.id, variant, m)) for m in metrics),
+        reach_text(res.reach(exp.id, variant), unit_s),
+        *(num(s, 2, TIMES) for s in to_target),
+    )
+
+
+def _curve_note(res: Results, exp: Experiment, variants: list[tuple[str, str]]) -> tuple[str, ...]:
+    return curve_note({lab: res.runs_of(exp.id, v) for v, lab in variants})
 
 
 def _estimate(est: Estimate | None) -> str:
@@ -293,7 +319,8 @@ def runs_table(res: Results) -> Table:
         id="runs",
         title="Every run",
         caption=(
-            "One row per planned run: training-loop and total (job) time, final test metric, "
+            "One row per planned run: training-loop and total (job, curve evaluations left "
+            "out: runs.csv's curve_s) time, final test metric, "
             "hardware, the commit that trained it and the hash of its resolved config "
             "(config.json in the run folder); 'not run' where no summary.json was collected."
         ),
