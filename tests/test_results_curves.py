@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from shared import PLAN_FILE, ROOT, RUNS
 
 from replication.io import events as ev
 from replication.results.collect import TABLES, collect
+from replication.results.figures import build_figures
+from replication.results.frames import plan_frames
 from replication.results.query import Results
 from replication.results.tables import build_tables
 from replication.results.tidy import read_rows
@@ -166,3 +169,18 @@ def test_runs_without_curve_points_show_dashes_and_no_note(tmp_path):
     assert not any(n.startswith("Curve evaluations") for n in table.notes)
     assert all(r["curve_points"] == 0 and r["curve_s"] is None for r in res.runs)
 
+
+def test_curve_frames_and_figure(curved, tmp_path):
+    plan, results, _ = curved
+    (frames,) = plan_frames(plan, results)
+    assert frames.target == pytest.approx(TARGET)
+    assert set(frames.curves["label"]) == {"baseline", "long + short cycle", "baseline, 2 epochs"}
+    reach_frame = frames.time_to_target.set_index("variant")
+    assert list(reach_frame.index) == ["baseline", "long_short", "baseline_e2"]
+    assert reach_frame.loc["long_short", ["seeds", "reached", "time", "speedup"]].tolist() == [
+        2, 1, 4.0, 6.75]  # fmt: skip
+    assert pd.isna(reach_frame.loc["baseline_e2", "time"])
+    made = build_figures(plan, results, tmp_path / "figures")
+    figure = next(f for f in made if f.id == "tiny_accuracy_curves")
+    assert "99 %" in figure.caption and "no interpolation" in figure.caption
+    assert (tmp_path / "figures" / "tiny_accuracy_curves.png").stat().st_size > 1000

@@ -1,12 +1,14 @@
 """The paper's figures of a plan: panels of :mod:`replication.results.plots` composed and saved.
 
-Per experiment: accuracy against training time with the budget-matched baseline curve, training
-curves against time, the schedule (grid shape and batch against iteration), ablation bars with
-the tables' bootstrap CIs, and throughput per grid. This layer only composes: the frames are
-built once (:mod:`replication.results.frames`), every panel is one plot function, and here go the
-figure sizes, titles, axis labels, legends and captions. The seaborn theme is applied once, as
-an rc context around the drawing, so nothing leaks into the caller's matplotlib settings. Output
-is deterministic: the Agg backend, fixed sizes and DPI, no timestamps in the files' metadata.
+Per experiment: accuracy against training time with the budget-matched baseline curve, accuracy at
+the curve points (equal fractions of the baseline's compute) against training time with the
+time-to-accuracy target, training curves against time, the schedule (grid shape and batch against
+iteration), ablation bars with the tables' bootstrap CIs, and throughput per grid. This layer only
+composes: the frames are built once (:mod:`replication.results.frames`), every panel is one plot
+function, and here go the figure sizes, titles, axis labels, legends and captions. The seaborn
+theme is applied once, as an rc context around the drawing, so nothing leaks into the caller's
+matplotlib settings. Output is deterministic: the Agg backend, fixed sizes and DPI, no timestamps
+in the files' metadata.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from replication.io.atomic import atomic_folder, atomic_write_text
 from replication.results import plots
 from replication.results.frames import ExperimentFrames, experiment_frames
 from replication.results.query import Results
+from replication.results.time_to_accuracy import TARGET_PERCENT
 from replication.results.units import METRIC_NAMES, TIMES
 from replication.workflow import Plan
 
@@ -92,6 +95,41 @@ def accuracy_vs_time(fr: ExperimentFrames, palette: plots.Palette) -> Drawn:
         "over seeds with 95 % bootstrap CI; small markers: single seeds. The dashed line joins "
         "the baseline trained for fewer epochs (budget-matched) and the full baseline: a variant "
         "above it is more accurate for its training time.",
+    )
+
+
+def accuracy_curves(fr: ExperimentFrames, palette: plots.Palette) -> Drawn | None:
+    """Curve-point accuracy against training time per variant, with the time-to-accuracy target."""
+    if fr.curves.empty:
+        return None
+    exp, x = fr.experiment, TARGET_PERCENT
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.2), layout="constrained")
+    order = fr.labels("main", "budget", rows=fr.curves)
+    plots.plot_accuracy_curves(
+        fr.curves,
+        palette=palette,
+        ax=ax,
+        target=fr.target,
+        target_label=f"{x} % of baseline's final",
+        reach=fr.time_to_target,
+        hue_order=order,
+        legend=False,
+    )
+    ax.set_xlabel(f"training time ({fr.unit.name}, training loop only)")
+    ax.set_ylabel(f"{METRIC_NAMES[fr.metric]} (1 view, test shape)")
+    ax.set_title(f"{exp.title}: accuracy at equal compute vs training time")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), **LEGEND)
+    return fig, Figure(
+        f"{exp.id}_accuracy_curves",
+        f"{exp.title}: accuracy curves",
+        "Accuracy at the curve points: every variant evaluated the same way (precise BN, one "
+        "view at the test shape) at the same fractions of the baseline's training compute and "
+        "at its end, against training-loop wall-clock. Thick lines: means over seeds at each "
+        f"fraction; thin lines: single seeds. Dashed line: the target, {x} % of the baseline's "
+        "final curve accuracy (mean over its seeds of their last point). Triangles on it: each "
+        "variant's time to reach it, the first evaluated point at or above it (no "
+        "interpolation, so as fine as the points are spaced), mean over the seeds that reach "
+        "it; the main table says how many do.",
     )
 
 
@@ -211,6 +249,7 @@ def throughput_figure(fr: ExperimentFrames, palette: plots.Palette) -> Drawn:
 
 FIGURES: tuple[Callable[[ExperimentFrames, plots.Palette], Drawn | None], ...] = (
     accuracy_vs_time,
+    accuracy_curves,
     training_curves,
     schedule_figure,
     ablation_figure,

@@ -20,6 +20,16 @@ Columns of each frame (:data:`COLUMNS`; ``time`` is ``train_s`` in the experimen
 - ``val_curves``: one row per main or budget variant and evaluation during training, seed means:
   ``variant, label, epoch, train_s, time, value`` (1-view validation metric at the current grid).
 - ``loss_curves``: the same per epoch that logged steps, ``value`` the epoch's mean training loss.
+- ``curves``: one row per curve point of each main or budget variant's runs (``evals.csv`` kind
+  "curve"; empty without ``train.curve_fractions``): ``variant, label, group, seed, fraction``
+  (of the baseline's compute), ``train_s, time`` (training loop so far), ``value`` (1-view
+  metric at the test shape).
+- ``time_to_target``: one row per main or budget variant with curve points: ``variant, label,
+  seeds`` (with points), ``reached`` (seeds reaching the target), ``train_s, time`` (mean over
+  those of the loop time at the first point reaching it; NaN when none did), ``speedup``
+  (baseline's time over it). The target (``ExperimentFrames.target``) is
+  :data:`~replication.results.time_to_accuracy.TARGET_PERCENT` % of the baseline's final curve
+  metric.
 - ``schedule``: step points of each main variant's schedule: ``variant, label, grid`` ("full
   size" or "short-cycle grid i"), ``iteration`` (where the step starts; every grid's line closes
   at the last iteration), ``batch`` (global mini-batch, clips), ``size`` (T·S² over the base).
@@ -56,6 +66,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "val_curves": ("variant", "label", "epoch", "train_s", "time", "value"),
     "loss_curves": ("variant", "label", "epoch", "train_s", "time", "value"),
+    "curves": ("variant", "label", "group", "seed", "fraction", "train_s", "time", "value"),
+    "time_to_target": ("variant", "label", "seeds", "reached", "train_s", "time", "speedup"),
     "schedule": ("variant", "label", "grid", "iteration", "batch", "size"),
     "ablations": ("variant", "label", "name", "seeds", "n", "mean", "low", "high", "speedup"),
     "throughput": (
@@ -74,6 +86,7 @@ class ExperimentFrames:
         metric: the headline metric column of the runs ('top1' or 'mAP'), ``value`` in ``runs``,
             ``estimates`` and ``val_curves``.
         unit: the time unit of every ``time`` column.
+        target: the time-to-accuracy target (the metric's units); None without curve points.
     """
 
     experiment: Experiment
@@ -84,6 +97,9 @@ class ExperimentFrames:
     estimates: pd.DataFrame
     val_curves: pd.DataFrame
     loss_curves: pd.DataFrame
+    curves: pd.DataFrame
+    time_to_target: pd.DataFrame
+    target: float | None
     schedule: pd.DataFrame
     ablations: pd.DataFrame
     throughput: pd.DataFrame
@@ -128,6 +144,9 @@ def experiment_frames(res: Results, exp: Experiment) -> ExperimentFrames:
         val_curves=_seed_means(evals[evals["kind"] == "train"], metric, unit, "val_curves"),
         # Epochs without a step (tiny coarse phases) have no loss.
         loss_curves=_seed_means(epochs[epochs["clips"] > 0], "loss", unit, "loss_curves"),
+        curves=_curves(evals[evals["kind"] == "curve"], metric, unit),
+        time_to_target=_time_to_target(res, exp, variants[variants["variant"].isin(curved)], unit),
+        target=res.curve_target(exp.id),
         schedule=_schedule(res, exp, variants[variants["group"] == "main"]),
         ablations=_ablations(estimates, variants),
         throughput=_throughput(_frame(res.grids, "grids", exp.id, mains), variants),
@@ -177,6 +196,37 @@ def _seed_means(rows: pd.DataFrame, y: str, unit: TimeUnit, name: str) -> pd.Dat
     mean = rows.groupby(keys, sort=False)[["train_s", y]].mean().reset_index()
     mean = mean.rename(columns={y: "value"}).assign(time=mean["train_s"] / unit.seconds)
     return mean[list(COLUMNS[name])]
+
+
+def _curves(points: pd.DataFrame, metric: str, unit: TimeUnit) -> pd.DataFrame:
+    """Curve points with the time in the experiment's unit and the metric as ``value``."""
+    points = points.assign(time=points["train_s"] / unit.seconds, value=points[metric])
+    return points[list(COLUMNS["curves"])].reset_index(drop=True)
+
+
+def _time_to_target(
+    res: Results, exp: Experiment, variants: pd.DataFrame, unit: TimeUnit
+) -> pd.DataFrame:
+    """Time to the curve target per variant with curve points, by the tables' own code."""
+    rows = []
+    for v in variants.to_dict("records"):
+        reach = res.reach(exp.id, v["variant"])
+        if reach is None:
+            continue
+        train_s = math.nan if reach.train_s is None else reach.train_s
+        rows.append(
+            {
+                "variant": v["variant"],
+                "label": v["label"],
+                "seeds": reach.seeds,
+                "reached": reach.reached,
+                "train_s": train_s,
+                "time": train_s / unit.seconds,
+                "speedup": res.reach_speedups(exp.id, v["variant"])[0],
+            }
+        )
+    frame = pd.DataFrame(rows, columns=list(COLUMNS["time_to_target"]))
+    return frame.astype({"train_s": float, "time": float, "speedup": float})
 
 
 def _ablations(estimates: pd.DataFrame, variants: pd.DataFrame) -> pd.DataFrame:

@@ -149,6 +149,52 @@ def plot_curves(
     return _by_label(sns.lineplot, curves, "time", "value", palette, ax, hue_order, legend, **style)
 
 
+def plot_accuracy_curves(
+    curves: pd.DataFrame,
+    *,
+    palette: Palette,
+    ax: Axes | None = None,
+    target: float | None = None,
+    target_label: str = "target",
+    reach: pd.DataFrame | None = None,
+    hue_order: Sequence[str] | None = None,
+    legend: bool = True,
+) -> Axes:
+    """Curve points' ``value`` against ``time``: a seed-mean line per label, thin per-seed lines.
+
+    Args:
+        curves: the ``curves`` frame (``label``, ``seed``, ``fraction``, ``time``, ``value``);
+            the mean line averages time and value over seeds at each fraction.
+        palette: colour per label.
+        ax: axes to draw on; a new figure's when None.
+        target: y of a dashed line (the time-to-accuracy target); none when None.
+        target_label: the dashed line's legend entry.
+        reach: the ``time_to_target`` frame: a triangle on the target line at each label's mean
+            ``time`` to reach it (rows without one are skipped).
+        hue_order: labels in drawing and legend order (default: as they first appear).
+        legend: draw a legend of the labels (no title).
+
+    Returns:
+        The axes drawn on.
+    """
+    ax = _axes(ax)
+    for label in hue_order or list(dict.fromkeys(curves["label"])):
+        own, color = curves[curves["label"] == label], palette[label]
+        for _, seed in own.groupby("seed", sort=False):
+            seed = seed.sort_values("fraction")
+            ax.plot(seed["time"], seed["value"], color=color, linewidth=0.6, alpha=0.35)
+        mean = own.groupby("fraction")[["time", "value"]].mean()
+        ax.plot(mean["time"], mean["value"], "o-", color=color, markersize=3, label=label)
+    if target is not None:
+        ax.axhline(target, color=GREY, linestyle="--", linewidth=1, zorder=1, label=target_label)
+        for row in (reach if reach is not None else pd.DataFrame()).to_dict("records"):
+            if not pd.isna(row["time"]):
+                ax.plot(row["time"], target, "v", color=palette[row["label"]], ms=8, zorder=4)
+    if legend:
+        ax.legend(title=None)
+    return ax
+
+
 def plot_schedule(
     schedule: pd.DataFrame, y: str, *, palette: Palette, ax: Axes | None = None
 ) -> Axes:
