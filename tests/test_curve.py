@@ -64,7 +64,7 @@ def test_the_baseline_and_multigrid_share_their_points_fractions():
 
 
 def test_no_fractions_no_points():
-    cfg = load_config(ROOT / SMOKE["baseline"], [])
+    cfg = load_config(ROOT / SMOKE["baseline"], ["train.curve_fractions=[]"])
     assert run_curve_points(cfg, build_schedule(cfg, 480), 480) == ()
 
 
@@ -150,3 +150,12 @@ def test_a_budget_matched_baseline_takes_the_full_baselines_points():
     share = cfg.solver.max_epoch / full.solver.max_epoch
     assert [p.fraction for p in points[:-1]] == [f for f in cfg.train.curve_fractions if f < share]
     assert points[-1].fraction == pytest.approx(share, abs=1e-6)
+
+
+def test_precise_bn_of_a_curve_point_takes_no_more_batches_than_an_epoch_has(tiny_config,
+                                                                            tmp_path):  # fmt: skip
+    """A small data set has fewer base-shape batches than train.precise_bn_batches asks."""
+    cfg = tiny_config("train.curve_fractions=[1.0]", "train.precise_bn_batches=1000")
+    train(cfg, tmp_path / "run", progress=False)
+    curve = [e for e in ev.read_events(tmp_path / "run" / "events.jsonl") if e["event"] == ev.CURVE]
+    assert len(curve) == 1 and curve[0]["metrics"]["videos"] > 0

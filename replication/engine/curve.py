@@ -22,7 +22,13 @@ from replication.engine.setup import Run
 from replication.engine.state import TrainState
 from replication.io import events as ev
 from replication.model import set_bn_mode
-from replication.schedule import CurvePoint, EpochPlan, run_curve_points
+from replication.schedule import (
+    CurvePoint,
+    EpochPlan,
+    clips_per_process,
+    iterations_per_epoch,
+    run_curve_points,
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class Curve:
     points: tuple[CurvePoint, ...]
     base: EpochPlan  # the last epoch: the shape (and BN mode) the run ends at
     base_grid: int  # its full-size grid's run-wide id (precise BN's batches)
+    base_batches: int  # batches an epoch at the base shape has (precise BN takes at most these)
 
 
 def start_curve(run: Run, state: TrainState, last_epoch_grids: list[int]) -> Curve | None:
@@ -47,7 +54,10 @@ def start_curve(run: Run, state: TrainState, last_epoch_grids: list[int]) -> Cur
     points = run_curve_points(run.cfg, run.schedule, len(run.train_set))
     if not points:
         return None
-    curve = Curve(points, run.schedule.epochs[-1], last_epoch_grids[-1])
+    base = run.schedule.epochs[-1]
+    clips = clips_per_process(len(run.train_set), run.world_size)
+    batches = iterations_per_epoch(clips, [base.per_gpu_batch_size])
+    curve = Curve(points, base, last_epoch_grids[-1], batches)
     evaluate_due_points(run, state, curve)
     return curve
 
@@ -74,8 +84,7 @@ def _evaluate_point(run: Run, state: TrainState, point: CurvePoint, curve: Curve
     run.net.model = copy.deepcopy(training)
     try:
         set_bn_mode(run.net.model, curve.base.bn, run.world_size)
-        batches = run.cfg.train.precise_bn_batches
-        recompute_bn_stats(run, curve.base, curve.base_grid, batches)
+        recompute_bn_stats(run, curve.base, curve.base_grid, curve.base_batches)
         metrics = evaluate_views(run, (1, 1))
     finally:
         run.net.model = training
