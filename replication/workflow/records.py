@@ -113,6 +113,11 @@ class Variant(BaseModel):
     init_from: InitFrom | None = Field(
         None, description="fine-tune from this run; null takes the experiment's init_from"
     )
+    sweep: str | None = Field(
+        None,
+        description="line of the training-length sweep figure this variant is a point of (e.g. "
+        "'baseline'; its length is its solver.max_epoch); null: not in the sweep",
+    )
 
 
 class Experiment(BaseModel):
