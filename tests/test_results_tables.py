@@ -133,7 +133,9 @@ def test_claims_mark_a_start_unlike_the_claims(results_dir, tmp_path):
     raw["experiments"][0]["compare_with"] = "ssv2_slowfast_16x8"
     path = tmp_path / "plan.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    claims = next(t for t in build_tables(Results(read_plan(path), results_dir)) if t.id == "claims")
+    claims = next(
+        t for t in build_tables(Results(read_plan(path), results_dir)) if t.id == "claims"
+    )
     rows = [dict(zip(claims.columns, row, strict=True)) for row in claims.rows]
     zoo = next(r for r in rows if r["Reported"] == "63.0")
     assert zoo["Our figure"].endswith(
