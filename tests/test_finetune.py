@@ -80,9 +80,7 @@ def test_a_resumed_fine_tune_continues_from_its_own_checkpoint(
     train(cfg, tmp_path / "ft", progress=False)
     (tmp_path / "ft" / "summary.json").unlink()  # as if the job died after its last checkpoint
     calls = []
-    monkeypatch.setattr(
-        "replication.engine.setup.load_init_weights", lambda *a: calls.append(a)
-    )
+    monkeypatch.setattr("replication.engine.setup.load_init_weights", lambda *a: calls.append(a))
     train(cfg, tmp_path / "ft", progress=False)
     assert calls == []
 
