@@ -19,6 +19,13 @@ from functools import partial
 from pathlib import Path
 
 from replication.io.atomic import atomic_folder, atomic_write_text
+from replication.results.cells import (
+    clock_note,
+    estimate_text,
+    hardware,
+    not_run_note,
+    seeds_text,
+)
 from replication.results.claims import claims_table
 from replication.results.formats import (
     NONE,
@@ -32,8 +39,6 @@ from replication.results.formats import (
     to_table_csv,
 )
 from replication.results.query import Results
-from replication.results.stats import Estimate
-from replication.results.tidy import Row
 from replication.results.time_to_accuracy import TARGET_PERCENT, curve_note, reach_text
 from replication.results.units import METRIC_NAMES, TIMES, time_unit
 from replication.workflow import Experiment
@@ -50,37 +55,6 @@ def _flop_unit(values: Sequence[float]) -> tuple[str, float]:
     return "GFLOP", 1.0
 
 
-def _hardware(rows: Sequence[Row]) -> str:
-    return " / ".join(sorted({r["device"] for r in rows})) or NONE
-
-
-def _seeds(res: Results, experiment: str, variant: str) -> str:
-    """Finished seeds: '3'; '2 of 3' when some planned seeds have not run; 'not run'."""
-    done, planned = len(res.runs_of(experiment, variant)), len(res.planned_of(experiment, variant))
-    if not done:
-        return NOT_RUN
-    return str(done) if done == planned else f"{done} of {planned}"
-
-
-def _not_run_note(res: Results, exp: Experiment) -> tuple[str, ...]:
-    missing = [r["run_id"] for r in res.planned_of(exp.id) if r["status"] == NOT_RUN]
-    if not missing:
-        return ()
-    return (f"Not run (no summary.json when collected): {', '.join(missing)}.",)
-
-
-def _clock_note(rows: Sequence[Row]) -> tuple[str, ...]:
-    """Says which runs' total time is the older logs' fallback (their summary's ``wall_s``)."""
-    older = [r["run_id"] for r in rows if r["total_from"] == "training clock"]
-    if not older:
-        return ()
-    return (
-        f"Total time of {len(older)} of {len(rows)} runs, logged by code older than the job "
-        "clock, is their summary's wall-clock from the training clock's start: it leaves out "
-        "process start-up, data set and model build and FLOP counting.",
-    )
-
-
 # --------------------------------------------------------------------------- tables
 
 
@@ -94,7 +68,7 @@ def main_table(res: Results, exp: Experiment) -> Table:
     metrics, x = res.metrics(exp.id), TARGET_PERCENT
     rows = []
     for variant, label in variants:
-        seeds = _seeds(res, exp.id, variant)
+        seeds = seeds_text(res, exp.id, variant)
         if seeds == NOT_RUN:
             rows.append((label, seeds, *[NONE] * (14 + len(metrics))))
             continue
@@ -120,7 +94,7 @@ def main_table(res: Results, exp: Experiment) -> Table:
             "n' when not all do); its speedups are baseline over variant in loop time (train) "
             "and job clock without curve evaluations (total); "
             f"{NONE}: runs without curve points. "
-            f"Hardware: {_hardware(every)}."
+            f"Hardware: {hardware(every)}."
         ),
         columns=(
             "Variant",
@@ -142,7 +116,7 @@ def main_table(res: Results, exp: Experiment) -> Table:
             f"Speedup to {x} % total",
         ),
         rows=tuple(rows),
-        notes=_not_run_note(res, exp) + _clock_note(every) + _curve_note(res, exp, variants),
+        notes=not_run_note(res, exp) + clock_note(every) + _curve_note(res, exp, variants),
     )
 
 
@@ -171,7 +145,7 @@ def _main_cells(
         num(theory, 2, TIMES),
         num(ratio(loop, theory), 2),
         num(ratio(total, theory), 2),
-        *(_estimate(res.estimate(exp.id, variant, m)) for m in metrics),
+        *(estimate_text(res.estimate(exp.id, variant, m)) for m in metrics),
         reach_text(res.reach(exp.id, variant), unit_s),
         *(num(s, 2, TIMES) for s in to_target),
     )
@@ -179,10 +153,6 @@ def _main_cells(
 
 def _curve_note(res: Results, exp: Experiment, variants: list[tuple[str, str]]) -> tuple[str, ...]:
     return curve_note({lab: res.runs_of(exp.id, v) for v, lab in variants})
-
-
-def _estimate(est: Estimate | None) -> str:
-    return NONE if est is None else est.text(1)
 
 
 def ablation_table(res: Results, exp: Experiment) -> Table | None:
@@ -198,7 +168,7 @@ def ablation_table(res: Results, exp: Experiment) -> Table | None:
     unit = time_unit([r[c] for r in every for c in ("train_s", "total_s")])
     rows = []
     for variant, label in reference + ablations:
-        seeds = _seeds(res, exp.id, variant)
+        seeds = seeds_text(res, exp.id, variant)
         if seeds == NOT_RUN:
             rows.append((label, seeds, *[NONE] * 9))
             continue
@@ -215,7 +185,7 @@ def ablation_table(res: Results, exp: Experiment) -> Table | None:
                 num(res.speedup(exp.id, variant, "train_s"), 2, TIMES),
                 num(res.speedup(exp.id, variant, "total_s"), 2, TIMES),
                 num(res.speedup(exp.id, variant, "train_gflops"), 2, TIMES),
-                _estimate(res.estimate(exp.id, variant, metric)),
+                estimate_text(res.estimate(exp.id, variant, metric)),
                 NONE if delta is None else f"{delta:+.1f}",
             )
         )
@@ -227,7 +197,7 @@ def ablation_table(res: Results, exp: Experiment) -> Table | None:
             f"Each row changes one setting of long + short cycle. Train time is the training "
             f"loop's, total time the job's (as in the main table); speedups are over the "
             f"baseline; Δ is the {name.split(' ')[0]} difference to the default's seed mean "
-            f"(in points). Rows with one seed have no interval. Hardware: {_hardware(every)}."
+            f"(in points). Rows with one seed have no interval. Hardware: {hardware(every)}."
         ),
         columns=(
             "Variant",
@@ -243,7 +213,7 @@ def ablation_table(res: Results, exp: Experiment) -> Table | None:
             f"Δ {name.split(' ')[0]}",
         ),
         rows=tuple(rows),
-        notes=_clock_note(every),
+        notes=clock_note(every),
     )
 
 
@@ -278,7 +248,7 @@ def throughput_table(res: Results, exp: Experiment) -> Table:
         caption=(
             "From the logged training steps (each run's first step, which waits for loader "
             "start-up, left out): clips per second of data wait + compute, and the share of "
-            f"that time spent waiting for data; means over seeds. Hardware: {_hardware(devices)}."
+            f"that time spent waiting for data; means over seeds. Hardware: {hardware(devices)}."
         ),
         columns=(
             "Variant",
@@ -338,7 +308,7 @@ def runs_table(res: Results) -> Table:
         ),
         rows=tuple(rows),
         align="lrrrrrllll",
-        notes=_clock_note(res.runs),
+        notes=clock_note(res.runs),
     )
 
 
