@@ -82,6 +82,13 @@ class DataConfig(BaseModel):
     cache_dir: str = Field(
         "", description="frame cache folder; '' = .frame_cache beside annotations"
     )
+    copies: Annotated[tuple[PositiveInt, ...], _AsTuple] = Field(
+        (),
+        description="short sides of the multi-resolution store's copies (python -m "
+        "replication.data.copies) that training reads when frames come from the files: each "
+        "grid reads the smallest copy at least its jitter_min, evaluation the originals; "
+        "[] = originals only",
+    )
 
 
 class TrainConfig(BaseModel):

@@ -14,6 +14,7 @@ from typing import Literal
 from replication.config import RunConfig
 from replication.data.annotations import VideoTable, load_table
 from replication.data.clip_labels import video_spans
+from replication.data.copies import load_copies
 from replication.data.dataset import ClipDataset
 from replication.data.frames import DecodedFrames, FrameCache, FrameSource, estimated_cache_bytes
 from replication.data.transforms import Grid
@@ -51,6 +52,10 @@ def frame_source(
 ) -> FrameSource:
     """The decoded-frame cache when configured (or when it fits, for 'auto'), else the files.
 
+    From the files, training reads the ``data.copies`` store: each grid the smallest copy that
+    serves it (:mod:`replication.data.copies`). Evaluation always reads the originals, so every
+    variant is tested on the same pixels (a copy differs from the scaled original by a few grey
+    levels), and the cache, built at the largest resize target, serves every grid itself.
     ``poll`` is called between videos while a cache is built; what it raises aborts the build.
     """
     mode = cache or cfg.data.cache
@@ -59,7 +64,11 @@ def frame_source(
         limit = cfg.data.cache_max_gb * 2**30
         mode = "on" if estimated_cache_bytes(table.records, short) <= limit else "off"
     if mode == "off":
-        return DecodedFrames(table.records, short_side=short)
+        copies = None
+        if split == "train" and cfg.data.copies:
+            paths = [r.path for r in table.records]
+            copies = load_copies(annotation_path(cfg, split), cfg.data.copies, paths)
+        return DecodedFrames(table.records, short_side=short, copies=copies)
     root = Path(cfg.data.cache_dir) if cfg.data.cache_dir else _default_cache_root(cfg, split)
     if progress:
         print(f"frame cache: {root / split}", file=sys.stderr)

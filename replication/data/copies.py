@@ -57,13 +57,58 @@ class VideoCopies:
     @classmethod
     def find(cls, annotations: Path, decoder_scale: bool = False) -> VideoCopies:
         """The copies written beside ``annotations`` (a CSV file or a folder)."""
-        root = annotations if annotations.is_dir() else annotations.parent
+        root = copies_root(annotations)
         copies: dict[int, dict[str, Path]] = {}
         for manifest in sorted(root.glob(f"short*/{MANIFEST}")):
             doc = json.loads(manifest.read_text())
             files = {src: manifest.parent / rel for src, rel in doc["videos"].items()}
             copies[int(doc["short_side"])] = files
         return cls(copies, decoder_scale)
+
+
+def copies_root(annotations: Path) -> Path:
+    """The folder that holds the copies of ``annotations`` (a CSV file's folder, or itself)."""
+    return annotations if annotations.is_dir() else annotations.parent
+
+
+def load_copies(
+    annotations: Path, short_sides: Sequence[int], paths: Sequence[Path]
+) -> VideoCopies:
+    """The copies at ``short_sides`` of every video in ``paths`` (``data.copies``), checked.
+
+    Manifest entries are matched by path as given or resolved, so a copy written from the
+    same files under another spelling is still found. A video the manifest lists as bad has
+    no copy and is read (and reported) from the original.
+
+    Raises:
+        FileNotFoundError: one line naming the copy folder, or the video without a copy, and
+            the command that writes the copies.
+    """
+    root = copies_root(annotations)
+    copies: dict[int, dict[str, Path]] = {}
+    for side in short_sides:
+        folder = root / f"short{side}"
+        write = f"python -m replication.data.copies {annotations} --short-side {side}"
+        if not (folder / MANIFEST).is_file():
+            raise FileNotFoundError(f"{folder}: no copies at short side {side} (data.copies); "
+                                    f"write them with {write}")  # fmt: skip
+        doc = json.loads((folder / MANIFEST).read_text())
+        listed = {**doc["videos"], **{_resolved(k): v for k, v in doc["videos"].items()}}
+        bad = set(doc["bad"]) | {_resolved(k) for k in doc["bad"]}
+        files = {}
+        for path in paths:
+            rel = listed.get(str(path), listed.get(_resolved(path)))
+            if rel is not None:
+                files[str(path)] = folder / rel
+            elif str(path) not in bad and _resolved(path) not in bad:
+                raise FileNotFoundError(f"{path}: no copy in {folder} (data.copies); write "
+                                        f"the missing copies with {write}")  # fmt: skip
+        copies[side] = files
+    return VideoCopies(copies)
+
+
+def _resolved(path: Path | str) -> str:
+    return str(Path(path).resolve())
 
 
 def write_copies(
@@ -105,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as err:
         print(f"error: {args.annotations}: {err}", file=sys.stderr)
         return 2
-    root = args.annotations if args.annotations.is_dir() else args.annotations.parent
+    root = copies_root(args.annotations)
     doc = write_copies([r.path for r in table.records], root, args.short_side)
     ratio = doc["bytes_copy"] / max(1, doc["bytes_original"])
     print(f"{len(doc['videos'])} copies at short side {args.short_side}: "
