@@ -72,6 +72,24 @@ rule synthetic_data:
         "{params.command} > {log} 2>&1"
 
 
+rule video_copies:
+    input:
+        lambda w: view.copies_input(w.folder, w.side),
+    output:
+        "{folder}/short{side}/manifest.json",
+    log:
+        "logs/data/{folder}/short{side}.log",
+    params:
+        command=lambda w: view.copies_command(w.folder, w.side),
+    wildcard_constraints:
+        folder=view.copy_folders(),
+        side=r"\d+",
+    conda:
+        "environment.yml"
+    shell:
+        "{params.command} > {log} 2>&1"
+
+
 rule train:
     input:
         lambda w: view.train_inputs(w),

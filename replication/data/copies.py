@@ -122,7 +122,11 @@ def write_copies(
     out = root / f"short{short_side}"
     videos, bad, size_in, size_out = {}, {}, 0, 0
     for path in paths:
-        rel = Path(path).resolve().relative_to(root.resolve())
+        resolved = Path(path).resolve()
+        if resolved.is_relative_to(root.resolve()):
+            rel = resolved.relative_to(root.resolve())
+        else:  # videos outside the annotations' folder (data.video_root): the whole path
+            rel = resolved.relative_to(resolved.anchor)
         target = out / rel
         try:
             if not target.is_file():
@@ -144,9 +148,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m replication.data.copies", description=__doc__)
     parser.add_argument("annotations", type=Path, help="annotation file (its folder holds copies)")
     parser.add_argument("--short-side", type=int, default=128)
+    parser.add_argument("--format", default=None, help="annotation format (data.format)")
+    parser.add_argument("--video-root", default=None, help="video folder (data.video_root)")
     args = parser.parse_args(argv)
     try:
-        table = load_table(args.annotations)
+        fmt = None if args.format in (None, "auto") else args.format
+        table = load_table(args.annotations, fmt, args.video_root or None)
     except (ValueError, OSError) as err:
         print(f"error: {args.annotations}: {err}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""The shell commands of the workflow's jobs: train a run, generate a data set, save a plan.
+"""The shell commands of the workflow's jobs: train a run, make data or its copies, save a plan.
 
 The Snakefile's rules run these strings as they are; building them here keeps every flag next
 to the code that parses it (and testable without Snakemake).
@@ -10,8 +10,9 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
+from replication.data.copies import MANIFEST, copies_root
 from replication.data.synthetic.cli import command_line
-from replication.workflow.records import Generate, Plan
+from replication.workflow.records import Dataset, Generate, Plan
 from replication.workflow.runs import Run
 
 MODULE = "replication.workflow"  # python -m MODULE: the workflow CLI
@@ -48,6 +49,29 @@ def generated_datasets(plan: Plan) -> dict[str, Generate]:
         for data in plan.datasets.values()
         if data.generate is not None
     }
+
+
+def copy_manifests(plan: Plan, dataset: str) -> list[str]:
+    """The store manifests a rule must write before runs on ``dataset`` start ([]: no copies)."""
+    data = plan.datasets[dataset]
+    root = copies_root(Path(data.train_annotations))
+    return [str(root / f"short{side}" / MANIFEST) for side in data.copies]
+
+
+def copied_datasets(plan: Plan) -> dict[str, Dataset]:
+    """Each store manifest the workflow writes, with the data set whose videos it copies."""
+    return {path: data for key, data in plan.datasets.items() for path in copy_manifests(plan, key)}
+
+
+def copies_command(data: Dataset, short_side: int) -> str:
+    """The command that writes the copies of ``data``'s training videos at ``short_side``."""
+    words = ["python", "-m", "replication.data.copies", data.train_annotations,
+             "--short-side", str(short_side)]  # fmt: skip
+    if data.format is not None:
+        words += ["--format", data.format]
+    if data.video_root is not None:
+        words += ["--video-root", data.video_root]
+    return shlex.join(words)
 
 
 def data_command(root: str, params: Generate) -> str:

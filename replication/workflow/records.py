@@ -60,6 +60,12 @@ class Dataset(BaseModel):
     generate: Generate | None = Field(
         None, description="make it with the synthetic generator (DIR/train.csv, DIR/val.csv)"
     )
+    copies: tuple[Annotated[int, Field(gt=0)], ...] = Field(
+        (),
+        description="short sides of the multi-resolution store's copies of the training videos: "
+        "a rule writes them once beside the training annotations (python -m "
+        "replication.data.copies) and the runs read them (data.copies); [] = none",
+    )
 
     def overrides(self) -> list[str]:
         """The ``--set`` overrides that point a config at this data set."""
@@ -71,6 +77,8 @@ class Dataset(BaseModel):
             sets.append(f"data.format={self.format}")
         if self.video_root is not None:
             sets.append(f"data.video_root={self.video_root}")
+        if self.copies:
+            sets.append(f"data.copies={list(self.copies)}")
         return sets
 
 

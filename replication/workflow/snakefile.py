@@ -18,8 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from replication.data.copies import MANIFEST
 from replication.io.run_paths import RunPaths
 from replication.workflow.commands import (
+    copied_datasets,
+    copies_command,
+    copy_manifests,
     data_command,
     generated_data,
     generated_datasets,
@@ -34,7 +38,7 @@ from replication.workflow.load import (
     read_plan,
 )
 from replication.workflow.preflight import missing_pieces
-from replication.workflow.records import Generate, Plan, PlanError
+from replication.workflow.records import Dataset, Generate, Plan, PlanError
 from replication.workflow.runs import (
     RUN_ID,
     Run,
@@ -77,12 +81,15 @@ class WorkflowView:
     sources: Mapping[str, tuple[str, ...]]
     runs: Mapping[tuple[str, str], Run] = field(init=False, repr=False)
     generated: Mapping[str, Generate] = field(init=False, repr=False)
+    copied: Mapping[str, Dataset] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         plans = self.plans.values()
         runs = {(p.name, r.run_id): r for p in plans for r in expand_runs(p)}
         generated = {root: gen for p in plans for root, gen in generated_datasets(p).items()}
+        copied = {path: data for p in plans for path, data in copied_datasets(p).items()}
         object.__setattr__(self, "runs", runs)
+        object.__setattr__(self, "copied", copied)
         object.__setattr__(self, "generated", generated)
 
     @property
@@ -146,11 +153,13 @@ class WorkflowView:
     def train_inputs(self, w: RunWildcards) -> list[str]:
         """Files the run needs before it starts.
 
-        A generated data set's annotations and, for a fine-tune, its source's ``summary.json``
-        (so the source trains first, and a newer source retrains the fine-tune).
+        A generated data set's annotations, the manifests of the data set's copies and, for a
+        fine-tune, its source's ``summary.json`` (so the source trains first, and a newer
+        source retrains the fine-tune).
         """
         run = self.run(w)
-        needs = generated_data(self.plans[w.plan], run.dataset)
+        plan = self.plans[w.plan]
+        needs = generated_data(plan, run.dataset) + copy_manifests(plan, run.dataset)
         if run.init_from is not None:
             source = self.runs[(w.plan, run.init_from)]
             needs.append(str(RunPaths(source.run_dir(RUNS_ROOT)).summary))
@@ -167,6 +176,23 @@ class WorkflowView:
     def data_command(self, root: str) -> str:
         """The command that generates the data set in ``root``."""
         return data_command(root, self.generated[root])
+
+    def copy_folders(self) -> str:
+        """A regex of the folders whose videos get copies (the copies rule's ``{folder}``)."""
+        folders = {str(Path(path).parent.parent) for path in self.copied}
+        return "|".join(re.escape(folder) for folder in sorted(folders)) or "(?!)"
+
+    def copies_input(self, folder: str, side: str) -> str:
+        """The training annotations the copies in ``folder`` at ``side`` are written from."""
+        return self.copied[_manifest(folder, side)].train_annotations
+
+    def copies_command(self, folder: str, side: str) -> str:
+        """The command that writes the copies in ``folder`` at short side ``side``."""
+        return copies_command(self.copied[_manifest(folder, side)], int(side))
+
+
+def _manifest(folder: str, side: str) -> str:
+    return str(Path(folder) / f"short{side}" / MANIFEST)
 
 
 def _shown(path: Path | str) -> str:
