@@ -25,10 +25,12 @@ from torch.utils.data import Dataset
 
 from replication.data.clip_labels import VideoSpans, clip_classes
 from replication.data.frames import FrameSource
+from replication.data.on_device import collate_boxes
 from replication.data.sampler import ClipRequest
 from replication.data.transforms import (
     Grid,
     Sampling,
+    cut_box,
     eval_views,
     render_view,
     slowfast_pathways,
@@ -56,6 +58,9 @@ class ClipDataset(Dataset):
         temporal_sampling: ``"stride"`` or ``"segments"`` (one frame per T-th of the video).
         spans: training, multi-label: per video, its action spans and length; a clip's target
             is then the classes its frames cover (:func:`clip_classes`), not the video's.
+        resample_on: training: ``"worker"`` returns finished float clips; ``"device"`` the
+            view's uint8 crop box with its flip and crop size, for
+            :func:`~replication.data.on_device.resample_on_device` (evaluation: always clips).
     """
 
     def __init__(
@@ -74,6 +79,7 @@ class ClipDataset(Dataset):
         random_flip: bool = True,
         temporal_sampling: Sampling = "stride",
         spans: Sequence[VideoSpans] | None = None,
+        resample_on: Literal["worker", "device"] = "worker",
     ) -> None:
         if len(source) != len(labels):
             raise ValueError(f"{len(source)} videos but {len(labels)} label entries")
@@ -92,6 +98,7 @@ class ClipDataset(Dataset):
         self.random_flip = random_flip
         self.temporal_sampling = temporal_sampling
         self.spans = None if spans is None else list(spans)
+        self.resample_on = resample_on
 
     def set_grids(self, grids: Sequence[Grid]) -> None:
         """Switch to a long-cycle phase's grids (before the loader starts its workers)."""
@@ -116,7 +123,10 @@ class ClipDataset(Dataset):
                 video = self.source.frames(index, grid)
                 view = train_view(video.shape[1], video.shape[2], video.shape[0], grid, rng,
                                   self.random_flip, self.temporal_sampling)  # fmt: skip
-                clip = render_view(video, view, grid.crop_size)
+                if self.resample_on == "device":  # only indexing here: decode and cut
+                    clip = cut_box(video, view)
+                else:
+                    clip = render_view(video, view, grid.crop_size)
             except VideoError as err:
                 bad.append((err.path, err.reason))
                 index = int(rng.integers(len(self.labels)))
@@ -124,7 +134,10 @@ class ClipDataset(Dataset):
             classes = self.labels[index]
             if self.spans is not None and self.spans[index][0]:
                 classes = clip_classes(*self.spans[index], video.shape[0], view.frames)
-            return self._item(clip, index, request.grid, bad, True, classes)
+            item = self._item(clip, index, request.grid, bad, True, classes)
+            if self.resample_on == "device":
+                item.update(flip=view.flip, crop_size=grid.crop_size)
+            return item
         raise RuntimeError(
             f"{len(bad)} videos in a row could not be decoded (last: {bad[-1][0]}: "
             f"{bad[-1][1]}); check the data set with `python -m replication.data.check`"
@@ -152,7 +165,7 @@ class ClipDataset(Dataset):
         classes: Sequence[int],
     ) -> dict:  # fmt: skip
         video: torch.Tensor | list[torch.Tensor] = clip
-        if self.slowfast_alpha:
+        if self.slowfast_alpha and clip.dtype != torch.uint8:  # a box: packed on the device
             video = slowfast_pathways(clip, self.slowfast_alpha)
         return {"video": video, "label": self._label(classes), "index": index, "grid": grid,
                 "valid": valid, "bad": bad}  # fmt: skip
@@ -166,8 +179,13 @@ class ClipDataset(Dataset):
 
 
 def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack clips (or each SlowFast pathway), labels and indices; gather bad-video reports."""
+    """Stack clips (or each SlowFast pathway), labels and indices; gather bad-video reports.
+
+    Uint8 crop boxes (``resample_on="device"``) are stacked by :func:`collate_boxes`.
+    """
     first = items[0]["video"]
+    if isinstance(first, torch.Tensor) and first.dtype == torch.uint8:
+        return collate_boxes(items)
     if isinstance(first, list):
         video: Any = [torch.stack([it["video"][p] for it in items]) for p in range(len(first))]
     else:

@@ -159,20 +159,35 @@ def eval_views(
 def render_view(video: np.ndarray | torch.Tensor, view: View, crop_size: int) -> torch.Tensor:
     """Cut ``view`` out of ``video`` (T, H, W, 3) uint8 and return a normalised (3, T', S, S) float.
 
-    Only the selected frames and the crop box are touched, so a clip costs O(T' * S^2).
+    Only the selected frames and the crop box are touched, so a clip costs O(T' * S^2). The two
+    halves are :func:`cut_box` (indexing only) and :func:`resample_box` (the arithmetic), so
+    the second may run on the training device instead (:mod:`~replication.data.on_device`).
     """
+    return resample_box(cut_box(video, view), view.flip, crop_size)
+
+
+def cut_box(video: np.ndarray | torch.Tensor, view: View) -> torch.Tensor:
+    """The view's frames and its crop box rounded out to whole pixels: (T', h, w, 3) uint8."""
     frames = torch.as_tensor(video[list(view.frames)])  # (T', H, W, 3) uint8
     h, w = frames.shape[1], frames.shape[2]
     top, left = math.floor(view.top), math.floor(view.left)
     bottom = min(h, max(top + 1, round(view.top + view.height)))
     right = min(w, max(left + 1, round(view.left + view.width)))
-    box = frames[:, top:bottom, left:right].permute(0, 3, 1, 2).float()  # (T', 3, h', w')
+    return frames[:, top:bottom, left:right]
+
+
+def resample_box(box: torch.Tensor, flip: bool, crop_size: int) -> torch.Tensor:
+    """Scale a (T', h, w, 3) uint8 box to S x S, flip it, normalise: (3, T', S, S) float.
+
+    Runs on whatever device ``box`` is on.
+    """
+    box = box.permute(0, 3, 1, 2).float()  # (T', 3, h, w)
     box = F.interpolate(box, size=(crop_size, crop_size), mode="bilinear", align_corners=False,
                         antialias=box.shape[-1] > crop_size)  # fmt: skip
-    if view.flip:
+    if flip:
         box = box.flip(-1)
-    mean = torch.tensor(MEAN).view(1, 3, 1, 1) * 255.0
-    std = torch.tensor(STD).view(1, 3, 1, 1) * 255.0
+    mean = torch.tensor(MEAN, device=box.device).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(STD, device=box.device).view(1, 3, 1, 1) * 255.0
     return ((box - mean) / std).permute(1, 0, 2, 3).contiguous()  # (3, T', S, S)
 
 
