@@ -39,6 +39,7 @@ from replication.results.formats import (
     to_table_csv,
 )
 from replication.results.query import Results
+from replication.results.sweep import sweep_table
 from replication.results.time_to_accuracy import TARGET_PERCENT, curve_note, reach_text
 from replication.results.units import METRIC_NAMES, TIMES, time_unit
 from replication.workflow import Experiment
@@ -319,9 +320,9 @@ def build_tables(res: Results) -> list[Table]:
         tables.append(main_table(res, exp))  # an experiment that has not run: says so
         if not any(r["experiment"] == exp.id for r in res.runs):
             continue
-        ablations = ablation_table(res, exp)
-        if ablations is not None:
-            tables.append(ablations)
+        for extra in (sweep_table(res, exp), ablation_table(res, exp)):
+            if extra is not None:
+                tables.append(extra)
         tables.append(throughput_table(res, exp))
     tables.append(claims_table(res))
     tables.append(runs_table(res))
