@@ -153,6 +153,25 @@ THROUGHPUT = pd.DataFrame(
         "wait": [3.0, 2.9, 2.5],
     }
 )
+LENGTHS = pd.DataFrame(
+    {
+        "line": ["a", "a", "b", "b"],
+        "epochs": [15, 30, 15, 30],
+        "time": [10.0, 20.0, 4.0, 8.0],
+        "mean": [60.0, 70.0, 55.0, 68.0],
+        "low": [59.0, 69.0, 54.0, 67.0],
+        "high": [61.0, 71.0, 56.0, 69.0],
+    }
+)
+LENGTH_CURVES = pd.DataFrame(
+    {
+        "line": ["a", "a"],
+        "name": ["a, 30 epochs", "a, 30 epochs"],
+        "fraction": [0.5, 1.0],
+        "time": [10.0, 20.0],
+        "value": [50.0, 69.0],
+    }
+)
 PLOTS = {
     "accuracy_vs_time": lambda ax: plots.plot_accuracy_vs_time(
         ESTIMATES, RUNS_FRAME, palette=PALETTE, ax=ax, legend=True
@@ -161,6 +180,9 @@ PLOTS = {
         ESTIMATES, palette=PALETTE, ax=ax
     ),
     "curves": lambda ax: plots.plot_curves(CURVES, palette=PALETTE, ax=ax),
+    "length_sweep": lambda ax: plots.plot_length_sweep(
+        LENGTHS, palette=PALETTE, ax=ax, curves=LENGTH_CURVES, legend=True
+    ),
     "schedule": lambda ax: plots.plot_schedule(
         SCHEDULE, "batch", palette=plots.palette_for(SCHEDULE["grid"]), ax=ax
     ),

@@ -222,6 +222,50 @@ def test_lengths_not_run_read_not_run_and_are_left_out_of_the_comparison(tmp_pat
 # --------------------------------------------------------------------------- outputs
 
 
+def _with_curves(res: Results, tmp_path) -> Results:
+    """Curve points for the longest run of each line: (fraction, loop s, top-1) per seed."""
+    rows = []
+    for variant, times in (("b_e60", (20.0, 40.0)), ("ls_e60", (10.0, 30.0))):
+        for seed in range(3):
+            for fraction, train_s, top1 in ((0.5, times[0], 50.0), (1.0, times[1], 78.0 + seed)):
+                rows.append({"plan": "sw", "experiment": "sw", "variant": variant, "seed": seed,
+                             "kind": "curve", "fraction": fraction, "train_s": train_s,
+                             "top1": top1, "label": variant, "group": "main"})  # fmt: skip
+    write_rows(tmp_path / "evals.csv", rows, list(TABLES["evals"]))
+    return Results(res.plan, tmp_path)
+
+
+def test_figure_and_frame_hold_the_tables_numbers(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from replication.results.figures import length_sweep
+    from replication.results.frames import COLUMNS, experiment_frames
+
+    res = _results(tmp_path, {"baseline": BASELINE, LS: [
+        (15, 12.0, [54.0, 55.0, 56.0]), (30, 16.0, [67.0, 68.0, 69.0]),
+        (60, 30.0, [79.0, 80.0, 81.0]), (120, 50.0, [])]})  # fmt: skip
+    res = _with_curves(res, tmp_path)
+    frames = experiment_frames(res, res.plan.experiments[0])
+    lengths = frames.lengths
+    assert tuple(lengths.columns) == COLUMNS["lengths"]
+    assert list(lengths["line"]) == ["baseline"] * 3 + [LS] * 3  # 120 epochs has not run
+    assert list(lengths["epochs"]) == [15, 30, 60, 15, 30, 60]
+    assert list(lengths["time"]) == [10.0, 20.0, 40.0, 12.0, 16.0, 30.0]
+    for row in lengths.to_dict("records"):
+        est = res.estimate("sw", row["variant"], "top1")
+        assert (row["mean"], row["low"], row["high"], row["n"]) == (est.mean, est.low, est.high, 3)
+    fig, figure = length_sweep(frames, {})
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["15 ep", "30 ep", "60 ep"] * 2
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["baseline", LS, "baseline, 60 epochs: curve points",
+                      "long + short cycle, 60 epochs: curve points"]  # fmt: skip
+    assert figure.id == "sw_length_sweep" and "sw_sweep" in figure.caption
+    assert "Faint lines" in figure.caption
+    plt.close(fig)
+
+
 def test_tables_are_written_with_the_sweep_table(tmp_path):
     res = _results(tmp_path, {"baseline": BASELINE, LS: [(30, 16.0, [67.0, 68.0, 69.0])]})
     tables = build_tables(res)
@@ -233,10 +277,15 @@ def test_tables_are_written_with_the_sweep_table(tmp_path):
         tmp_path / "tables" / "README.md").read_text()  # fmt: skip
 
 
-def test_plans_without_sweep_variants_get_no_sweep_table(tmp_path):
+def test_plans_without_sweep_variants_get_no_sweep_table_or_figure(tmp_path):
+    from replication.results.figures import length_sweep
+    from replication.results.frames import plan_frames
+
     plan = read_plan(PLAN_FILE)
     collect(plan, RUNS).write(tmp_path)
     res = Results(plan, tmp_path)
     assert sweep_table(res, plan.experiments[0]) is None
     assert [t.id for t in build_tables(res)] == [
         "tiny_main", "tiny_ablations", "tiny_throughput", "claims", "runs"]  # fmt: skip
+    (frames,) = plan_frames(plan, tmp_path)
+    assert frames.lengths.empty and length_sweep(frames, {}) is None

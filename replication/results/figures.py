@@ -2,7 +2,8 @@
 
 Per experiment: accuracy against training time with the budget-matched baseline curve, accuracy at
 the curve points (equal fractions of the baseline's compute) against training time with the
-time-to-accuracy target, training curves against time, the schedule (grid shape and batch against
+time-to-accuracy target, the training-length sweep (final accuracy against training time, one
+line per recipe), training curves against time, the schedule (grid shape and batch against
 iteration), ablation bars with the tables' bootstrap CIs, and throughput per grid. This layer only
 composes: the frames are built once (:mod:`replication.results.frames`), every panel is one plot
 function, and here go the figure sizes, titles, axis labels, legends and captions. The seaborn
@@ -133,6 +134,44 @@ def accuracy_curves(fr: ExperimentFrames, palette: plots.Palette) -> Drawn | Non
     )
 
 
+def length_sweep(fr: ExperimentFrames, palette: plots.Palette) -> Drawn | None:
+    """Final metric against training time for each line of the training-length sweep."""
+    if fr.lengths.empty:
+        return None
+    del palette  # coloured by sweep line, not by variant
+    exp, metric = fr.experiment, METRIC_NAMES[fr.metric]
+    lines = plots.palette_for(fr.lengths["line"])
+    longest = fr.lengths.sort_values("epochs").groupby("line", sort=False).tail(1)
+    curves = fr.curves.merge(longest[["variant", "line", "epochs"]], on="variant")
+    names = curves["line"] + ", " + curves["epochs"].astype(str) + " epochs: curve points"
+    curves = curves.assign(name=names)
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.2), layout="constrained")
+    plots.plot_length_sweep(fr.lengths, palette=lines, ax=ax, curves=curves)
+    ax.set_xlabel(f"training time ({fr.unit.name}, training loop only)")
+    ax.set_ylabel(f"final {metric}")
+    ax.set_title(f"{exp.title}: accuracy vs training length")
+    handles, names = ax.get_legend_handles_labels()
+    order = sorted(range(len(names)), key=lambda i: names[i] not in lines)  # the lines first
+    legend = [handles[i] for i in order], [names[i] for i in order]
+    ax.legend(*legend, loc="center left", bbox_to_anchor=(1.01, 0.5), **LEGEND)
+    return fig, Figure(
+        f"{exp.id}_length_sweep",
+        f"{exp.title}: accuracy vs training length",
+        "Each line of the training-length sweep (one recipe trained for several numbers of "
+        "epochs, each point labelled with them): final multi-view test accuracy against "
+        "training-loop wall-clock, mean over seeds with 95 % bootstrap CI. "
+        + (
+            "Faint lines: the seed-mean curve points (one view at the test shape, so not the "
+            "final test) of each line's longest run. "
+            if not curves.empty
+            else ""
+        )
+        + f"The table {exp.id}_sweep compares each line with the baseline's at equal "
+        "training-loop time (linear interpolation between its lengths) and states where they "
+        "cross, if they do.",
+    )
+
+
 def training_curves(fr: ExperimentFrames, palette: plots.Palette) -> Drawn:
     """Validation metric during training and training loss, against training time."""
     exp = fr.experiment
@@ -250,6 +289,7 @@ def throughput_figure(fr: ExperimentFrames, palette: plots.Palette) -> Drawn:
 FIGURES: tuple[Callable[[ExperimentFrames, plots.Palette], Drawn | None], ...] = (
     accuracy_vs_time,
     accuracy_curves,
+    length_sweep,
     training_curves,
     schedule_figure,
     ablation_figure,

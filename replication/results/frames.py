@@ -30,6 +30,10 @@ Columns of each frame (:data:`COLUMNS`; ``time`` is ``train_s`` in the experimen
   (baseline's time over it). The target (``ExperimentFrames.target``) is
   :data:`~replication.results.time_to_accuracy.TARGET_PERCENT` % of the baseline's final curve
   metric.
+- ``lengths``: one row per measured point of the training-length sweep (variants with a
+  ``sweep`` line; empty without them), lines in plan order, each by length: ``line, variant,
+  label, epochs, seeds, n, train_s, time`` (seed-mean training-loop time), ``mean, low, high``
+  (final metric and its 95 % bootstrap CI, as in the sweep table).
 - ``schedule``: step points of each main variant's schedule: ``variant, label, grid`` ("full
   size" or "short-cycle grid i"), ``iteration`` (where the step starts; every grid's line closes
   at the last iteration), ``batch`` (global mini-batch, clips), ``size`` (T·S² over the base).
@@ -52,6 +56,7 @@ import pandas as pd
 from replication.config import RunConfig
 from replication.results.collect import TABLES
 from replication.results.query import Results
+from replication.results.sweep import sweep_points
 from replication.results.units import TIMES, TimeUnit, time_unit
 from replication.schedule import build_schedule, clips_per_process, iterations_per_epoch
 from replication.workflow import BASELINE, Experiment, Plan, expand_runs
@@ -68,6 +73,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "loss_curves": ("variant", "label", "epoch", "train_s", "time", "value"),
     "curves": ("variant", "label", "group", "seed", "fraction", "train_s", "time", "value"),
     "time_to_target": ("variant", "label", "seeds", "reached", "train_s", "time", "speedup"),
+    "lengths": (
+        *("line", "variant", "label", "epochs", "seeds", "n", "train_s", "time"),
+        *("mean", "low", "high"),
+    ),
     "schedule": ("variant", "label", "grid", "iteration", "batch", "size"),
     "ablations": ("variant", "label", "name", "seeds", "n", "mean", "low", "high", "speedup"),
     "throughput": (
@@ -100,6 +109,7 @@ class ExperimentFrames:
     curves: pd.DataFrame
     time_to_target: pd.DataFrame
     target: float | None
+    lengths: pd.DataFrame
     schedule: pd.DataFrame
     ablations: pd.DataFrame
     throughput: pd.DataFrame
@@ -147,6 +157,7 @@ def experiment_frames(res: Results, exp: Experiment) -> ExperimentFrames:
         curves=_curves(evals[evals["kind"] == "curve"], metric, unit),
         time_to_target=_time_to_target(res, exp, variants[variants["variant"].isin(curved)], unit),
         target=res.curve_target(exp.id),
+        lengths=_lengths(res, exp, metric, unit),
         schedule=_schedule(res, exp, variants[variants["group"] == "main"]),
         ablations=_ablations(estimates, variants),
         throughput=_throughput(_frame(res.grids, "grids", exp.id, mains), variants),
@@ -227,6 +238,20 @@ def _time_to_target(
         )
     frame = pd.DataFrame(rows, columns=list(COLUMNS["time_to_target"]))
     return frame.astype({"train_s": float, "time": float, "speedup": float})
+
+
+def _lengths(res: Results, exp: Experiment, metric: str, unit: TimeUnit) -> pd.DataFrame:
+    """The sweep's measured points with the tables' estimates, by the sweep table's own code."""
+    rows = []
+    for p in sweep_points(res, exp):
+        est = res.estimate(exp.id, p.variant, metric)
+        if est is None or p.train_s is None:
+            continue
+        point = {"line": p.line, "variant": p.variant, "label": p.label, "epochs": p.epochs}
+        time = {"seeds": len(p.runs), "n": est.n, "train_s": p.train_s}
+        rows.append({**point, **time, "time": p.train_s / unit.seconds, "mean": est.mean,
+                     "low": est.low, "high": est.high})  # fmt: skip
+    return pd.DataFrame(rows, columns=list(COLUMNS["lengths"]))
 
 
 def _ablations(estimates: pd.DataFrame, variants: pd.DataFrame) -> pd.DataFrame:

@@ -195,6 +195,70 @@ def plot_accuracy_curves(
     return ax
 
 
+def plot_length_sweep(
+    lengths: pd.DataFrame,
+    *,
+    palette: Palette,
+    ax: Axes | None = None,
+    curves: pd.DataFrame | None = None,
+    legend: bool = False,
+) -> Axes:
+    """Final metric against training time, one line per sweep line, points named by epochs.
+
+    Args:
+        lengths: the ``lengths`` frame (``line``, ``epochs``, ``time``, ``mean``, ``low``,
+            ``high``): a marker with its CI per point, joined in order of time.
+        palette: colour per line.
+        ax: axes to draw on; a new figure's when None.
+        curves: rows of the ``curves`` frame with a ``line`` and a ``name`` column (e.g. each
+            line's longest run): a faint seed-mean line per name, averaged at each fraction,
+            behind the points and after them in the legend.
+        legend: draw the axes' legend.
+
+    Returns:
+        The axes drawn on.
+    """
+    ax = _axes(ax)
+    for line, own in lengths.groupby("line", sort=False):
+        own = own.sort_values("time")
+        err = [own["mean"] - own["low"], own["high"] - own["mean"]]
+        ax.errorbar(
+            own["time"],
+            own["mean"],
+            yerr=err,
+            fmt="o-",
+            ms=5,
+            capsize=3,
+            color=palette[line],
+            label=line,
+            zorder=3,
+        )
+        for row in own.to_dict("records"):
+            ax.annotate(
+                f"{row['epochs']} ep",
+                (row["time"], row["mean"]),
+                fontsize=7,
+                textcoords="offset points",
+                xytext=(5, -10),
+                color=palette[line],
+            )
+    faint = curves if curves is not None else pd.DataFrame(columns=["line", "name"])
+    for (line, name), own in faint.groupby(["line", "name"], sort=False):
+        mean = own.groupby("fraction")[["time", "value"]].mean()
+        ax.plot(
+            mean["time"],
+            mean["value"],
+            color=palette[line],
+            linewidth=0.8,
+            alpha=0.35,
+            zorder=1,
+            label=name,
+        )
+    if legend:
+        ax.legend(title=None)
+    return ax
+
+
 def plot_schedule(
     schedule: pd.DataFrame, y: str, *, palette: Palette, ax: Axes | None = None
 ) -> Axes:
