@@ -3,7 +3,9 @@
 With three seeds a t-interval leans on a normality assumption nobody can check; the percentile
 bootstrap makes none, and with a fixed generator seed the same runs always give the same interval,
 so regenerated tables are byte-identical. With one seed there is no spread to resample: the
-interval collapses to the value and the tables say ``n=1``.
+interval collapses to the value and the tables say ``n=1``. The sweep table's differences (a
+point minus another line interpolated between two of its points) resample every side's seeds
+on their own (:func:`difference_ci`).
 """
 
 from __future__ import annotations
