@@ -217,6 +217,10 @@ def test_lengths_not_run_read_not_run_and_are_left_out_of_the_comparison(tmp_pat
     assert ls["60"]["Δ Top-1 vs baseline's line"] == "+5.0"  # one seed: no interval
     assert "(30 and 60 epochs)" in table.notes[0]
     assert any(n.startswith("Not run") and "sw/ls_e120-s0" in n for n in table.notes)
+    res = _results(tmp_path, {"baseline": BASELINE, LS: [(30, 16.0, []), (60, 30.0, [])]})
+    assert _table(res)[0].notes[0] == (
+        "long + short cycle: no length measured (no finished run), so not compared."
+    )
 
 
 # --------------------------------------------------------------------------- outputs

@@ -178,6 +178,8 @@ def verdict(line: str, reference: str, comparisons: Sequence[Comparison]) -> str
     lengths whose difference's 95 % CI leaves out 0; lengths outside the reference's range of
     times are named as such.
     """
+    if not comparisons:
+        return f"{line}: no length measured (no finished run), so not compared."
     inside = [c for c in comparisons if c.difference is not None]
     outside = [c.point.epochs for c in comparisons if c.difference is None]
     ref = f"the {reference}'s line"
