@@ -44,3 +44,29 @@ def test_device_clips_equal_worker_clips_at_every_grid(tiny_config, alpha, flip)
             torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-5)
     assert len(box_sizes) > 1  # boxes of one batch differ in size: padding is exercised
     assert flips == ({False, True} if flip else {False})
+
+
+def test_training_with_device_resampling_follows_the_worker_path(tiny_config, tmp_path,
+                                                                 monkeypatch):  # fmt: skip
+    """data.resample_on=device through the real loop (SlowFast pathways, every grid, precise BN,
+    curve points): the same losses as the worker path, within float rounding."""
+    import replication.engine.network as network
+    from replication.engine.loop import train
+    from replication.io import events as ev
+
+    calls = []
+    original = network.resample_on_device
+    monkeypatch.setattr(network, "resample_on_device",
+                        lambda *a: calls.append(1) or original(*a))  # fmt: skip
+    logs = {}
+    for where in ("worker", "device"):
+        cfg = tiny_config("model.arch=slowfast", f"data.resample_on={where}",
+                          "train.curve_fractions=[0.5]", "data.random_flip=true")  # fmt: skip
+        summary = train(cfg, tmp_path / where, progress=False)
+        log = ev.read_events(tmp_path / where / "events.jsonl")
+        logs[where] = (summary, [e["loss"] for e in log if e["event"] == ev.TRAIN])
+        assert bool(calls) == (where == "device")  # the device path ran, and only there
+    assert logs["device"][1] == pytest.approx(logs["worker"][1], rel=1e-4, abs=1e-5)
+    assert logs["device"][0]["metrics"]["videos"] == logs["worker"][0]["metrics"]["videos"]
+    start = ev.read_events(tmp_path / "device" / "events.jsonl")[0]
+    assert start["config"]["data"]["resample_on"] == "device"

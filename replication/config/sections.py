@@ -51,6 +51,12 @@ class DataConfig(BaseModel):
         True,
         description="flip training clips left-right at random; off where direction is the label",
     )
+    resample_on: Literal["worker", "device"] = Field(
+        "worker",
+        description="where training clips are scaled, flipped and normalised: 'worker' (loader "
+        "processes) or 'device' (workers only decode and cut uint8 crop boxes; the training "
+        "device finishes them, so CPU workers keep up at the coarse grids)",
+    )
     temporal_sampling: Literal["stride", "segments"] = Field(
         "stride",
         description="how a clip's frames are chosen: 'stride' (T frames sampling_rate apart, at "

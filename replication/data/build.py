@@ -117,4 +117,5 @@ def build_dataset(
         random_flip=d.random_flip,
         temporal_sampling=d.temporal_sampling,
         spans=spans,
+        resample_on=d.resample_on if split == "train" else "worker",
     )

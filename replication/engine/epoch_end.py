@@ -35,7 +35,9 @@ def recompute_bn_stats(run: Run, plan: EpochPlan, full_grid: int, iterations: in
             seed=train.seed, rank=run.rank, world_size=run.world_size,
         )  # fmt: skip
         # A stop between batches aborts the pass and leaves the statistics as they were.
-        videos = (to_device(b["video"], run.net.device) for b in run.stopper.polled(batches))
+        net = run.net
+        videos = (to_device(net.device_batch(b)["video"], net.device)
+                  for b in run.stopper.polled(batches))  # fmt: skip
         precise_bn(run.net.model, videos, count)
     aggregate_sub_bn_stats(run.net.model)
 
