@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -87,29 +88,28 @@ def write_scaled_copy(
     Frames are scaled in YUV (no RGB round trip), even-sized, H.264 with a keyframe every
     ``keyint_s`` seconds. Raises :class:`VideoError` when ``src`` cannot be decoded.
     """
-    try:
-        with av.open(str(src)) as container, atomic_path(dst) as tmp:
-            stream = _video_stream(container, src, 1)
-            rate = stream.average_rate or stream.guessed_rate or Fraction(30)
-            w, h = (2 * max(1, x // 2) for x in _scaled_size(stream.width, stream.height,
-                                                             short_side))  # fmt: skip
-            with av.open(str(tmp), mode="w", format="mp4") as out:
-                enc = out.add_stream("libx264", rate=rate)
-                enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
-                enc.time_base = stream.time_base
-                keyint = max(1, round(keyint_s * float(rate)))
-                x264 = f"sync-lookahead=0:keyint={keyint}:scenecut=0"
-                enc.options = {"crf": str(crf), "preset": "medium", "threads": "1",
-                               "x264-params": x264}  # fmt: skip
-                for frame in container.decode(stream):
-                    small = frame.reformat(width=w, height=h, format="yuv420p")
-                    small.pts, small.time_base = frame.pts, stream.time_base
-                    out.mux(enc.encode(small))
-                out.mux(enc.encode())
-    except FileNotFoundError:
-        raise VideoError(src, "file not found") from None
-    except (av.FFmpegError, OSError, ValueError, IndexError, MemoryError) as err:
-        raise VideoError(src, f"cannot decode: {err}") from None
+    with (
+        _video_errors(src, "decode", (MemoryError,)),
+        av.open(str(src)) as container,
+        atomic_path(dst) as tmp,
+    ):
+        stream = _video_stream(container, src, 1)
+        rate = stream.average_rate or stream.guessed_rate or Fraction(30)
+        w, h = (2 * max(1, x // 2) for x in _scaled_size(stream.width, stream.height,
+                                                         short_side))  # fmt: skip
+        with av.open(str(tmp), mode="w", format="mp4") as out:
+            enc = out.add_stream("libx264", rate=rate)
+            enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+            enc.time_base = stream.time_base
+            keyint = max(1, round(keyint_s * float(rate)))
+            x264 = f"sync-lookahead=0:keyint={keyint}:scenecut=0"
+            enc.options = {"crf": str(crf), "preset": "medium", "threads": "1",
+                           "x264-params": x264}  # fmt: skip
+            for frame in container.decode(stream):
+                small = frame.reformat(width=w, height=h, format="yuv420p")
+                small.pts, small.time_base = frame.pts, stream.time_base
+                out.mux(enc.encode(small))
+            out.mux(enc.encode())
 
 
 def _rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
@@ -134,22 +134,15 @@ def _rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
 
 def probe(path: str | Path) -> VideoInfo:
     """Read the container header; raises :class:`VideoError` when there is no video stream."""
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise VideoError(path, "no video stream")
-            stream = container.streams.video[0]
-            fps = float(stream.average_rate or stream.guessed_rate or 0)
-            duration = float(stream.duration * stream.time_base) if stream.duration else 0.0
-            if not duration and container.duration:
-                duration = container.duration / 1_000_000
-            return VideoInfo(stream.frames, fps, stream.width, stream.height, duration)
-    except VideoError:
-        raise
-    except FileNotFoundError:
-        raise VideoError(path, "file not found") from None
-    except (av.FFmpegError, OSError, ValueError, IndexError) as err:
-        raise VideoError(path, f"cannot open: {err}") from None
+    with _video_errors(path, "open"), av.open(str(path)) as container:
+        if not container.streams.video:
+            raise VideoError(path, "no video stream")
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 0)
+        duration = float(stream.duration * stream.time_base) if stream.duration else 0.0
+        if not duration and container.duration:
+            duration = container.duration / 1_000_000
+        return VideoInfo(stream.frames, fps, stream.width, stream.height, duration)
 
 
 def read_video(
@@ -176,29 +169,22 @@ def read_video(
     Raises:
         VideoError: the file is missing, has no video stream, is corrupt, or yields no frames.
     """
-    try:
-        start = time.process_time()
-        with av.open(str(path)) as container:
-            stream = _video_stream(container, path, threads)
-            fps = float(stream.average_rate or stream.guessed_rate or 0) or 30.0
-            if start_s > 0:
-                container.seek(int(start_s / stream.time_base), stream=stream)
-            size = _scaled_size(stream.width, stream.height, short_side)
-            _add(stats, "open", start)
-            frames = []
-            for frame in _decoded(container, stream, stats):
-                t = float(frame.pts * stream.time_base) if frame.pts is not None else None
-                if t is not None and t < start_s - 1e-6:
-                    continue
-                if end_s is not None and t is not None and t >= end_s:
-                    break
-                frames.append(_rgb(frame, size, stats))
-    except VideoError:
-        raise
-    except FileNotFoundError:
-        raise VideoError(path, "file not found") from None
-    except (av.FFmpegError, OSError, ValueError, IndexError, MemoryError) as err:
-        raise VideoError(path, f"cannot decode: {err}") from None
+    start = time.process_time()
+    with _video_errors(path, "decode", (MemoryError,)), av.open(str(path)) as container:
+        stream = _video_stream(container, path, threads)
+        fps = float(stream.average_rate or stream.guessed_rate or 0) or 30.0
+        if start_s > 0:
+            container.seek(int(start_s / stream.time_base), stream=stream)
+        size = _scaled_size(stream.width, stream.height, short_side)
+        _add(stats, "open", start)
+        frames = []
+        for frame in _decoded(container, stream, stats):
+            t = float(frame.pts * stream.time_base) if frame.pts is not None else None
+            if t is not None and t < start_s - 1e-6:
+                continue
+            if end_s is not None and t is not None and t >= end_s:
+                break
+            frames.append(_rgb(frame, size, stats))
     if not frames:
         raise VideoError(path, "no frames decoded")
     return np.stack(frames), fps
@@ -225,23 +211,16 @@ def index_video(
     frame count in the header) means: decode the segment with :func:`read_video` instead.
     Raises :class:`VideoError` like :func:`probe`.
     """
-    try:
-        with av.open(str(path)) as container:
-            stream = _video_stream(container, path, 1)
-            rate, base = stream.average_rate, stream.time_base
-            if not (rate and base and stream.frames):
-                return None
-            step = 1 / (rate * base)
-            if step.denominator != 1:
-                return None
-            step, start_pts = int(step), int(stream.start_time or 0)
-            width, height, total = stream.width, stream.height, stream.frames
-    except VideoError:
-        raise
-    except FileNotFoundError:
-        raise VideoError(path, "file not found") from None
-    except (av.FFmpegError, OSError, ValueError, IndexError) as err:
-        raise VideoError(path, f"cannot open: {err}") from None
+    with _video_errors(path, "open"), av.open(str(path)) as container:
+        stream = _video_stream(container, path, 1)
+        rate, base = stream.average_rate, stream.time_base
+        if not (rate and base and stream.frames):
+            return None
+        step = 1 / (rate * base)
+        if step.denominator != 1:
+            return None
+        step, start_pts = int(step), int(stream.start_time or 0)
+        width, height, total = stream.width, stream.height, stream.frames
 
     def first_at(seconds: float) -> int:  # the first frame whose time is >= seconds
         pts = seconds / float(base) - start_pts
@@ -271,28 +250,42 @@ def read_frames(
     if lo < 0 or hi >= index.num_frames:
         raise IndexError(f"{path}: frames {lo}-{hi} outside 0-{index.num_frames - 1}")
     keep: dict[int, np.ndarray | None] = dict.fromkeys(wanted)
-    try:
-        start = time.process_time()
-        with av.open(str(path)) as container:
-            stream = _video_stream(container, path, threads)
-            if lo + index.first > 0:
-                container.seek(index.start_pts + (lo + index.first) * index.step, stream=stream)
-            size = _scaled_size(index.width, index.height, short_side)
-            _add(stats, "open", start)
-            for frame in _decoded(container, stream, stats):
-                at = round((frame.pts - index.start_pts) / index.step) - index.first
-                if at > hi:
-                    break
-                if at in keep and keep[at] is None:
-                    keep[at] = _rgb(frame, size, stats)
-    except FileNotFoundError:
-        raise VideoError(path, "file not found") from None
-    except (av.FFmpegError, OSError, ValueError, IndexError, TypeError, MemoryError) as err:
-        raise VideoError(path, f"cannot decode: {err}") from None
+    start = time.process_time()
+    with _video_errors(path, "decode", (MemoryError, TypeError)), av.open(str(path)) as container:
+        stream = _video_stream(container, path, threads)
+        if lo + index.first > 0:
+            container.seek(index.start_pts + (lo + index.first) * index.step, stream=stream)
+        size = _scaled_size(index.width, index.height, short_side)
+        _add(stats, "open", start)
+        for frame in _decoded(container, stream, stats):
+            at = round((frame.pts - index.start_pts) / index.step) - index.first
+            if at > hi:
+                break
+            if at in keep and keep[at] is None:
+                keep[at] = _rgb(frame, size, stats)
     missing = [i for i, frame in keep.items() if frame is None]
     if missing:
         raise VideoError(path, f"frames {missing[0]}-{missing[-1]} not decoded")
     return np.stack([keep[i] for i in wanted])
+
+
+@contextmanager
+def _video_errors(
+    path: str | Path, doing: str, also: tuple[type[Exception], ...] = ()
+) -> Iterator[None]:
+    """FFmpeg's errors while opening or decoding ``path`` as one :class:`VideoError` naming it.
+
+    ``doing`` says which ("open", "decode"); ``also``: further exception types that mean a bad
+    file there (a truncated stream can raise MemoryError or TypeError inside PyAV).
+    """
+    try:
+        yield
+    except VideoError:
+        raise
+    except FileNotFoundError:
+        raise VideoError(path, "file not found") from None
+    except (av.FFmpegError, OSError, ValueError, IndexError, *also) as err:
+        raise VideoError(path, f"cannot {doing}: {err}") from None
 
 
 def _video_stream(container, path: str | Path, threads: int):
