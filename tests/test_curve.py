@@ -159,3 +159,21 @@ def test_precise_bn_of_a_curve_point_takes_no_more_batches_than_an_epoch_has(tin
     train(cfg, tmp_path / "run", progress=False)
     curve = [e for e in ev.read_events(tmp_path / "run" / "events.jsonl") if e["event"] == ev.CURVE]
     assert len(curve) == 1 and curve[0]["metrics"]["videos"] > 0
+
+
+def test_a_stop_in_the_final_test_resumes_with_every_point_taken_once(with_and_without,
+                                                                      tmp_path, monkeypatch):  # fmt: skip
+    """No epoch is left to train after the last one: the resumed job only tests."""
+    from test_train import StopAt
+
+    import replication.engine.loop as loop
+
+    cfg, logs = with_and_without
+    with monkeypatch.context() as patch:
+        stop = StopAt(patch, loop, "final_test", 1)
+        assert train(cfg, tmp_path / "run", stop_requested=stop, progress=False) is None
+    summary = train(cfg, tmp_path / "run", progress=False)
+    curve = [e for e in ev.read_events(tmp_path / "run" / "events.jsonl") if e["event"] == ev.CURVE]
+    reference = [e for e in logs["with"][1] if e["event"] == ev.CURVE]
+    assert [e["fraction"] for e in curve] == [e["fraction"] for e in reference]
+    assert summary["metrics"] == logs["with"][0]["metrics"]

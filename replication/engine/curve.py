@@ -41,7 +41,7 @@ class Curve:
     base_batches: int  # batches an epoch at the base shape has (precise BN takes at most these)
 
 
-def start_curve(run: Run, state: TrainState, last_epoch_grids: list[int]) -> Curve | None:
+def start_curve(run: Run, state: TrainState, grid_ids: list[list[int]]) -> Curve | None:
     """The run's curve (None without ``train.curve_fractions``); takes a point due on resume.
 
     A stop during a curve evaluation leaves its point due where training resumes.
@@ -49,15 +49,17 @@ def start_curve(run: Run, state: TrainState, last_epoch_grids: list[int]) -> Cur
     Args:
         run: the run, set up (its schedule and training set give the points).
         state: where training continues.
-        last_epoch_grids: the run-wide grid ids of the last epoch (its full grid is last).
+        grid_ids: the run-wide grid ids of each epoch still to train (the last epoch's full
+            grid is its last); none left (a stop in the final test) means every point is taken,
+            since all lie inside epochs.
     """
     points = run_curve_points(run.cfg, run.schedule, len(run.train_set))
-    if not points:
+    if not points or not grid_ids:
         return None
     base = run.schedule.epochs[-1]
     clips = clips_per_process(len(run.train_set), run.world_size)
     batches = iterations_per_epoch(clips, [base.per_gpu_batch_size])
-    curve = Curve(points, base, last_epoch_grids[-1], batches)
+    curve = Curve(points, base, grid_ids[-1][-1], batches)
     evaluate_due_points(run, state, curve)
     return curve
 

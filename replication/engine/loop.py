@@ -73,7 +73,7 @@ def train(
         count_flops(run, state.epoch)  # before the clock starts (tracing is not training)
         schedule, d = run.schedule, cfg.data
         loader, grid_ids = train_loader(run, state)  # one for the whole run; workers persist
-        curve = start_curve(run, state, grid_ids[-1])  # test-shape evals at fixed compute
+        curve = start_curve(run, state, grid_ids)  # test-shape evals at fixed compute
         batches, key, first_epoch = iter(loader), None, state.epoch
         for epoch in range(first_epoch, schedule.max_epoch):
             plan = schedule.epochs[epoch]
