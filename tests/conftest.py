@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from shared import (
     CLASSES,
     ROOT,
@@ -152,3 +153,13 @@ def paper_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         path.parent.mkdir(exist_ok=True)
         path.write_text(render_profile(profile_for(part, processes, True), part, processes))
     return tmp_path
+
+
+@pytest.fixture
+def one_thread_seeded():
+    """Model tests on one torch thread with seed 0 (fixed arithmetic order), threads restored."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    yield
+    torch.set_num_threads(threads)

@@ -18,13 +18,7 @@ from replication.model.builders import build_model
 ARCHS = list(TINY)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread_seeded")
 
 
 def _replace(cfg: BackboneSpec, **changes) -> BackboneSpec:
