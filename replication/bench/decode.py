@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", default="config/kinetics/slowfast_8x8_r50_multigrid.yaml")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--modes", default=",".join(MODES))
-    parser.add_argument("--clips", type=int, default=16, help="clips per grid and mode")
+    parser.add_argument("--clips", type=int, default=48, help="clips per grid and mode")
     parser.add_argument("--gpu-tflops", type=float, default=30.0, help="sustained, estimated")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("tables/bench/loader_kinetics"))
