@@ -71,6 +71,24 @@ def launch_cli(args: list[str], run_dir: Path, timeout_s: float) -> subprocess.C
         raise
 
 
+def scontrol_on_path(folder: Path, on_requeue: str) -> str:
+    """A profile ``setup`` line that puts an ``scontrol`` on the job's PATH which runs
+    ``on_requeue`` (shell) for ``scontrol requeue`` and is the real one otherwise."""
+    folder.mkdir(parents=True, exist_ok=True)
+    real = subprocess.run(["which", "scontrol"], capture_output=True, text=True).stdout.strip()
+    write(folder / "scontrol", f'#!/bin/sh\nif [ "$1" = requeue ]; then {on_requeue}; fi\n'
+                               f'exec {real} "$@"\n')  # fmt: skip
+    (folder / "scontrol").chmod(0o755)
+    return f"setup: ['export PATH={folder}:$PATH']\n"
+
+
+def slow_requeue(folder: Path) -> str:
+    """A profile whose requeue takes a second longer: the double signal's second USR2, sent
+    once the first is being acted on, then surely lands before the job run ends. Sent back to
+    back instead, the two arrived 8 ms apart in one CI run and Python saw one signal."""
+    return ONE_CORE + scontrol_on_path(folder, "sleep 1")
+
+
 def wait_until(condition, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -129,8 +147,9 @@ def preempt(run_dir: Path, seed: int) -> str:
 
     Each single signal goes 0-4 s after a job run has started (its ``restarts N`` line): during
     set-up (frame cache, model, FLOP counting), the first iterations after a restart, or
-    training. The double one goes once the fourth run trains: its second signal lands while
-    the first waits for the checkpoint. Returns the job id.
+    training. The double one goes once the fourth run trains: its second signal goes as soon as
+    rank 0 logs that it acts on the first, so it lands while the first is handled (the
+    profile's :func:`slow_requeue` keeps that window a second long). Returns the job id.
     """
     wait_until(lambda: job_ids(run_dir), JOB_TIMEOUT_S, f"a job in {run_dir}")
     (job_id,) = job_ids(run_dir)
@@ -140,14 +159,22 @@ def preempt(run_dir: Path, seed: int) -> str:
                    JOB_TIMEOUT_S, f"run {attempt} of job {job_id}")  # fmt: skip
         if attempt < 3:
             time.sleep(rng.uniform(0.0, 4.0))
-            signals = 1
-        else:
-            began = time.time()
-            wait_until(lambda t=began: trained_since(run_dir, t), JOB_TIMEOUT_S, "training")
-            signals = 2
-        for _ in range(signals):
-            subprocess.run(["scancel", "--signal=USR2", job_id], check=True, timeout=30)
+            usr2(job_id)
+    began = time.time()
+    wait_until(lambda: trained_since(run_dir, began), JOB_TIMEOUT_S, "training")
+    acting = rank0_log(run_dir, job_id).count(ACTING)
+    usr2(job_id)
+    wait_until(lambda: rank0_log(run_dir, job_id).count(ACTING) > acting, JOB_TIMEOUT_S,
+               "rank 0 to act on the first of two signals")  # fmt: skip
+    usr2(job_id)
     return job_id
+
+
+ACTING = "USR2: stopping at the next iteration"
+
+
+def usr2(job_id: str) -> None:
+    subprocess.run(["scancel", "--signal=USR2", job_id], check=True, timeout=30)
 
 
 def sacct_states(job_id: str) -> list[str]:
@@ -179,7 +206,7 @@ def runs(tiny_config, tmp_path_factory):
     root = tmp_path_factory.mktemp("launch_slurm")
     cfg = tiny_config(*LONGER, "data.num_workers=1")
     config = write(root / "exp.yaml", yaml.safe_dump(cfg.to_dict()))
-    profile = write(root / "one_core.yaml", ONE_CORE)
+    profile = write(root / "one_core.yaml", slow_requeue(root / "bin"))
     reference = Launched(config, root / "reference", profile)
     # Its own frame cache: the two jobs start together, and need not build one cache at once.
     own = write(
@@ -208,7 +235,7 @@ def test_preempted_job_requeues_once_per_preemption_and_ends_like_an_uninterrupt
     # One requeue per preemption, the double signal included, by rank 0's main process alone.
     assert sacct_states(job_id) == ["REQUEUED"] * 4 + ["COMPLETED"]
     log = rank0_log(run, job_id)
-    acted = log.count("USR2: stopping at the next iteration") + log.count("USR2 before training")
+    acted = log.count(ACTING) + log.count("USR2 before training")
     assert acted == 4
     assert "USR2 again: already stopping for a requeue; ignored" in log
     assert "no checkpoint within" not in log and "restarts 4;" in log
@@ -242,7 +269,7 @@ def ddp(tiny_config, tmp_path_factory):
     require_cluster()
     root = tmp_path_factory.mktemp("ddp")
     cfg = tiny_config(*LONGER, *TWO_TASKS)
-    profile = write(root / "two_tasks.yaml", ONE_CORE + "tasks_per_node: 2\n")
+    profile = write(root / "two_tasks.yaml", slow_requeue(root / "bin") + "tasks_per_node: 2\n")
     run = root / "reference"
     try:
         outcome = wait_for(
@@ -296,7 +323,7 @@ def test_preempted_ddp_job_requeues_once_per_preemption_and_ends_like_an_uninter
     assert_like_the_reference(launched.run_dir, ddp["run"], ddp["cfg"])
     assert sacct_states(job_id) == ["REQUEUED"] * 4 + ["COMPLETED"]
     log = rank0_log(launched.run_dir, job_id)
-    acted = log.count("USR2: stopping at the next iteration") + log.count("USR2 before training")
+    acted = log.count(ACTING) + log.count("USR2 before training")
     assert acted == 4 and "USR2 again: already stopping for a requeue; ignored" in log
     rank1 = (launched.run_dir / "submitit" / f"{job_id}_1_log.err").read_text()
     assert "USR2: stopping" not in rank1  # only rank 0's main process acts on the signal
@@ -338,12 +365,7 @@ def test_failing_job_exits_1_with_its_error(tiny_config, tmp_path):
 def test_a_requeue_that_fails_is_one_line_and_exit_1(tiny_config, tmp_path):
     """scontrol refusing the requeue (here: a stand-in on the job's PATH) ends the job honestly."""
     require_cluster()
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    scontrol = subprocess.run(["which", "scontrol"], capture_output=True, text=True).stdout.strip()
-    write(fake / "scontrol", f'#!/bin/sh\n[ "$1" = requeue ] && exit 1\nexec {scontrol} "$@"\n')
-    (fake / "scontrol").chmod(0o755)
-    profile = write(tmp_path / "p.yaml", ONE_CORE + f"setup: ['export PATH={fake}:$PATH']\n")
+    profile = write(tmp_path / "p.yaml", ONE_CORE + scontrol_on_path(tmp_path / "bin", "exit 1"))
     config = write(tmp_path / "exp.yaml", yaml.safe_dump(tiny_config(*LONGER).to_dict()))
     launched = Launched(config, tmp_path / "run", profile)
     try:
