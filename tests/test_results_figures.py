@@ -13,7 +13,7 @@ from shared import PLAN_FILE, ROOT, RUNS
 
 from replication.results import plots
 from replication.results.collect import collect
-from replication.results.figures import ablation_figure, build_figures
+from replication.results.figures import ablation_figure, build_figures, training_curves
 from replication.results.frames import COLUMNS, plan_frames
 from replication.results.query import Results
 from replication.results.report import write_report
@@ -220,6 +220,19 @@ def test_palette_for_gives_one_colour_per_label_in_order():
 
 def test_no_ablations_no_ablation_figure(tiny):
     assert ablation_figure(replace(tiny, ablations=tiny.ablations.iloc[:0]), PALETTE) is None
+
+
+def test_training_curves_without_evaluations_during_training_draw_the_loss_alone(tiny):
+    palette = plots.palette_for(tiny.loss_curves["label"])
+    both, _ = training_curves(tiny, palette)
+    fig, figure = training_curves(replace(tiny, val_curves=tiny.val_curves.iloc[:0]), palette)
+    try:
+        assert len(both.axes) == 2 and len(fig.axes) == 1
+        assert fig.axes[0].get_ylabel() == "training loss (epoch mean)"
+        assert "did not evaluate during training" in figure.caption
+    finally:
+        plt.close(both)
+        plt.close(fig)
 
 
 def test_build_figures_leaves_the_callers_settings_alone(built):

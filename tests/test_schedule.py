@@ -95,6 +95,13 @@ def test_k400_eval_and_checkpoint_epochs():
     assert all(s.epochs[p.end_epoch - 1].checkpoint for p in s.long_cycle)
 
 
+def test_no_evaluations_during_training_leaves_checkpoints_where_they_were():
+    on, off = schedule_of(K400_MG), schedule_of(K400_MG, "train.eval_during_training=false")
+    assert not any(e.eval for e in off.epochs)  # the final test alone, after the last epoch
+    assert [e.checkpoint for e in off.epochs] == [e.checkpoint for e in on.epochs]
+    assert [e.lr_start for e in off.epochs] == [e.lr_start for e in on.epochs]
+
+
 def test_baseline_is_the_config():
     s = schedule_of(K400_BASE)
     assert s.long_cycle is None and s.max_epoch == 239

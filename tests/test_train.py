@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from shared import CLASSES, VAL_PER_CLASS
 
+from replication.engine import epoch_end
 from replication.engine.loop import train
 from replication.io import RunPaths
 from replication.io import events as ev
@@ -54,6 +55,29 @@ def test_event_log_has_every_event_in_order(tiny_config, tmp_path):
     assert start["config"]["model"]["arch"] == "slow" and start["versions"]["torch"]
     epochs = [e["epoch"] for e in log if e["event"] == ev.EPOCH]
     assert epochs == list(range(build_schedule(tiny_config()).max_epoch))
+
+
+def test_precise_bn_runs_before_evaluations_and_the_final_test_only(
+    tiny_config, tmp_path, monkeypatch
+):
+    """Checkpoint-only epochs skip the pass (their statistics reach no evaluation); with no
+    evaluation during training it runs once, after the last epoch, and the test still gets it."""
+    passes: list[int] = []
+    real = epoch_end.recompute_bn_stats
+    monkeypatch.setattr(epoch_end, "recompute_bn_stats",
+                        lambda run, plan, *a: passes.append(plan.epoch) or real(run, plan, *a))  # fmt: skip
+    every = ("train.checkpoint_period=1", "train.eval_period=2", "solver.max_epoch=5",
+             "solver.steps=[0,3]", "multigrid.long_cycle=false", "multigrid.short_cycle=false")  # fmt: skip
+    for evaluate, expected in (("true", [1, 3, 4]), ("false", [4])):
+        passes.clear()
+        cfg = tiny_config(*every, f"train.eval_during_training={evaluate}")
+        summary = train(cfg, tmp_path / evaluate, progress=False)
+        log = ev.read_events(tmp_path / evaluate / "events.jsonl")
+        assert len([e for e in log if e["event"] == ev.CHECKPOINT]) == 5
+        evals = [e["epoch"] for e in log if e["event"] == ev.EVAL]
+        assert evals == (expected if evaluate == "true" else [])
+        assert passes == expected
+        assert summary["metrics"]["videos"] == CLASSES * VAL_PER_CLASS
 
 
 def test_interrupted_run_resumes_to_identical_results(tiny_config, tmp_path):

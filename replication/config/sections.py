@@ -105,12 +105,20 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(64, gt=0, description="global mini-batch at the base shape, in clips")
     num_gpus: int = Field(1, gt=0, description="training processes (GPUs; 1 on CPU)")
     eval_period: int = Field(10, gt=0, description="epochs between evaluations without long cycle")
+    eval_during_training: bool = Field(
+        True,
+        description="validation evaluations during training, at eval_period (multigrid: "
+        "eval_freq per long-cycle phase) as the reference; false leaves the final test and the "
+        "curve points, all the tables use, and saves their time (and precise BN's) in total_s",
+    )
     checkpoint_period: int = Field(
         10, gt=0, description="epochs between checkpoints without long cycle"
     )
     seed: int = Field(0, ge=0, description="random seed for model init, sampling and augmentation")
     log_period: int = Field(10, gt=0, description="iterations between 'train' events")
-    precise_bn: bool = Field(True, description="recompute BN statistics before evals/checkpoints")
+    precise_bn: bool = Field(
+        True, description="recompute BN statistics before each evaluation and the final test"
+    )
     precise_bn_batches: int = Field(200, gt=0, description="batches of the precise-BN pass")
     curve_fractions: Annotated[tuple[UnitFraction, ...], _AsTuple] = Field(
         (),

@@ -1,5 +1,13 @@
 """Work between epochs and at the end of a run: precise BN, evaluation, checkpoints, the test.
 
+Precise BN runs before an evaluation and before the final test, not before a checkpoint alone
+(PySlowFast runs it on checkpoint epochs too). Its statistics matter only to an evaluation: the
+pass replaces the running statistics outright (its first batch has momentum 1), so earlier
+passes leave no trace in the final test, and training normalises with batch statistics.
+Skipping it on checkpoint-only epochs saves wall-clock; the one other trace of a pass is the
+random numbers its forward passes draw (dropout), so runs with dropout follow another, equally
+valid random stream than they would with the reference's rule.
+
 What runs outside the training iterations, so it is timed apart from them: the measured loop
 speedup compares the iterations alone (``epoch_s``); precise BN is logged as ``stats_s`` (its
 fixed batch count is ~5 % of a Kinetics epoch, but most of a smoke one), each evaluation as
@@ -94,8 +102,10 @@ def finish_epoch(
     """
     stats_start, mark = time.perf_counter(), run.log.offset()
     try:
-        if plan.eval or plan.checkpoint:
+        if plan.eval or plan.epoch + 1 == run.schedule.max_epoch:  # before the final test too
             recompute_bn_stats(run, plan, full_grid, iterations)
+        elif plan.checkpoint:  # its plain-BN copy needs the sub-batch statistics merged
+            aggregate_sub_bn_stats(run.net.model)
         wall = run.wall_s()
         losses = state.epoch_losses
         run.log.write(

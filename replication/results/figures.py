@@ -173,24 +173,35 @@ def length_sweep(fr: ExperimentFrames, palette: plots.Palette) -> Drawn | None:
 
 
 def training_curves(fr: ExperimentFrames, palette: plots.Palette) -> Drawn:
-    """Validation metric during training and training loss, against training time."""
+    """Validation metric during training (if the runs evaluated) and loss, against time."""
     exp = fr.experiment
-    fig, (left, right) = plt.subplots(1, 2, figsize=(WIDTH_IN, 3.6), layout="constrained")
-    for ax, curves in ((left, fr.val_curves), (right, fr.loss_curves)):
+    panels = []
+    if not fr.val_curves.empty:  # none with train.eval_during_training: false
+        ylabel = f"validation {METRIC_NAMES[fr.metric]} (1 view, current grid)"
+        panels.append((fr.val_curves, ylabel))
+    panels.append((fr.loss_curves, "training loss (epoch mean)"))
+    width = WIDTH_IN if len(panels) == 2 else WIDTH_IN / 2 + 0.8
+    fig, axes = plt.subplots(1, len(panels), figsize=(width, 3.6), layout="constrained",
+                             squeeze=False)  # fmt: skip
+    for ax, (curves, ylabel) in zip(axes[0], panels, strict=True):
         order = fr.labels("main", "budget", rows=curves)
-        plots.plot_curves(curves, palette=palette, ax=ax, hue_order=order, legend=ax is right)
+        last = ax is axes[0][-1]
+        plots.plot_curves(curves, palette=palette, ax=ax, hue_order=order, legend=last)
         ax.set_xlabel(f"training time ({fr.unit.name})")
-    left.set_ylabel(f"validation {METRIC_NAMES[fr.metric]} (1 view, current grid)")
-    right.set_ylabel("training loss (epoch mean)")
-    right.legend(**LEGEND)
+        ax.set_ylabel(ylabel)
+    axes[0][-1].legend(**LEGEND)
     fig.suptitle(f"{exp.title}: training curves (seed means)")
-    return fig, Figure(
-        f"{exp.id}_training_curves",
-        f"{exp.title}: training curves",
-        "Left: validation accuracy at each evaluation during training, measured with one view at "
-        "the current long-cycle grid (not comparable with the final multi-view test). Right: "
-        "mean training loss of each epoch. Both against training-loop time, means over seeds.",
+    loss = "mean training loss of each epoch against training-loop time, means over seeds."
+    caption = (
+        "Left: validation accuracy at each evaluation during training, measured with one view "
+        "at the current long-cycle grid (not comparable with the final multi-view test). "
+        f"Right: {loss}"
+        if len(panels) == 2
+        else f"The {loss} The runs did not evaluate during training "
+        "(train.eval_during_training: false); the accuracy curves figure shows accuracy "
+        "against time."
     )
+    return fig, Figure(f"{exp.id}_training_curves", f"{exp.title}: training curves", caption)
 
 
 def schedule_figure(fr: ExperimentFrames, palette: plots.Palette) -> Drawn:

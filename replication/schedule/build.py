@@ -147,7 +147,8 @@ def _cadence(
     """(evaluate, checkpoint) after ``epoch``."""
     freq, train = cfg.multigrid.eval_freq, cfg.train
     return (
-        is_period_epoch(epoch, max_epoch, phases, freq, train.eval_period),
+        train.eval_during_training
+        and is_period_epoch(epoch, max_epoch, phases, freq, train.eval_period),
         is_period_epoch(epoch, max_epoch, phases, freq, train.checkpoint_period),
     )
 
