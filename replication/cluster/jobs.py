@@ -35,7 +35,7 @@ import submitit
 
 from replication.cluster.gpus import local_gpus
 from replication.cluster.profile import SlurmProfile
-from replication.cluster.signals import Running, install, say
+from replication.cluster.signals import Running, ignore_usr2_from_now, install, say
 from replication.config import RunConfig
 from replication.io.run_paths import RunPaths
 
@@ -141,6 +141,7 @@ class TrainingJob(submitit.helpers.Checkpointable):
             say("checkpoint written; requeueing")  # or none needed: nothing new since one
         else:
             say("requeueing; the job resumes from the newest checkpoint on disk")
+        ignore_usr2_from_now()  # a second USR2 must not kill `scontrol requeue`
         fresh = TrainingJob(self.cfg, self.run_dir, self.cpus, self.stop_timeout_s)
         return submitit.helpers.DelayedSubmission(fresh)
 

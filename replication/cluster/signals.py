@@ -61,6 +61,18 @@ def end_process(code: int) -> None:
     os._exit(code)
 
 
+def ignore_usr2_from_now() -> None:
+    """Ignore USR2 from here on, in this process and the children it starts.
+
+    Called once the training has saved, before submitit runs ``scontrol requeue``. SLURM
+    signals every process of the job, so a second USR2 during the requeue would also reach the
+    ``scontrol`` child (or a site's wrapper script around it) and kill it: the job then fails
+    instead of requeueing (seen in a test). An ignored signal stays ignored across ``exec``, in
+    shells too, where a blocked one does not. Main thread only (``signal.signal``).
+    """
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+
+
 def install(running: Running, stop_timeout_s: float, record_failure: Callable[[str], None]) -> None:
     """Wrap submitit's USR2 handler (once per job run) and stop cleanly on TERM.
 
