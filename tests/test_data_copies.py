@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -105,3 +106,20 @@ def test_a_missing_copy_is_one_line_naming_it(store, tmp_path):
     (tmp_path / "val.csv").write_text("path,label\n" + rows)
     with pytest.raises(FileNotFoundError, match=r"v1\.mp4: no copy in .*short32 \(data\.copies\)"):
         build_dataset(_config(tmp_path, f"data.copies=[{COPY_SIDE}]"), "train", progress=False)
+
+
+def test_a_copy_older_than_its_original_is_written_again(tmp_path):
+    """A regenerated data set gets new copies; an unchanged one keeps its own (same bytes)."""
+    video = tmp_path / "videos" / "v.mp4"
+    frames = smooth_frames(0, 8, size=64)
+    write_video(video, frames, fps=25, keyint=4)
+    write_copies([video], tmp_path, COPY_SIDE)
+    copy = tmp_path / f"short{COPY_SIDE}" / "videos" / "v.mp4"
+    first = copy.read_bytes()
+    os.utime(copy, (1, 1))  # older than the original from here on
+    write_video(video, frames[::-1].copy(), fps=25, keyint=4)
+    write_copies([video], tmp_path, COPY_SIDE)
+    assert copy.stat().st_mtime > video.stat().st_mtime - 1 and copy.read_bytes() != first
+    before = copy.stat().st_mtime_ns
+    write_copies([video], tmp_path, COPY_SIDE)
+    assert copy.stat().st_mtime_ns == before

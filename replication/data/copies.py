@@ -3,8 +3,10 @@
 H.264 decoding cannot skip pixels, so the only way a coarse grid's clip costs less to decode
 than the base grid's is to decode a smaller file. ``python -m replication.data.copies CSV
 --short-side 128`` writes, once, a copy of every listed video scaled to that short side (same
-frame rate and timestamps, scaled in YUV, H.264 crf 20, a keyframe every 2 s) under
-``<CSV folder>/short128/`` with a ``manifest.json``; :meth:`VideoCopies.find` picks the
+frame rate and timestamps, scaled in YUV, a keyframe every 2 s, H.264 crf 18 without
+macroblock tree, so that the bytes are reproducible: without the tree, crf 20 missed the
+store's 4-grey-level bound in its test) under ``<CSV folder>/short128/`` with a
+``manifest.json``; :meth:`VideoCopies.find` picks the
 copies up beside the annotations.
 
 Which grid reads which copy: a grid draws the resized short side from ``[jitter_min,
@@ -112,12 +114,13 @@ def _resolved(path: Path | str) -> str:
 
 
 def write_copies(
-    paths: Sequence[Path], root: Path, short_side: int, crf: int = 20
+    paths: Sequence[Path], root: Path, short_side: int, crf: int = 18
 ) -> dict[str, Any]:
     """Write each video scaled to ``short_side`` under ``root/short<N>/``; return the manifest.
 
-    Paths keep their place relative to ``root``; an existing copy is kept. Bad videos are
-    listed with their reason and get no copy (the loader still reports them from the original).
+    Paths keep their place relative to ``root``; an existing copy is kept unless its original
+    is newer (a regenerated data set). Bad videos are listed with their reason and get no copy
+    (the loader still reports them from the original).
     """
     out = root / f"short{short_side}"
     videos, bad, size_in, size_out = {}, {}, 0, 0
@@ -129,7 +132,7 @@ def write_copies(
             rel = resolved.relative_to(resolved.anchor)
         target = out / rel
         try:
-            if not target.is_file():
+            if not target.is_file() or target.stat().st_mtime < Path(path).stat().st_mtime:
                 write_scaled_copy(path, target, short_side, crf)
         except VideoError as err:
             bad[str(path)] = err.reason

@@ -40,6 +40,10 @@ class VideoInfo:
     duration_s: float
 
 
+# x264 settings that make an encode a function of its frames alone (write_video says why).
+REPRODUCIBLE_X264 = "sync-lookahead=0:mbtree=0"
+
+
 def write_video(
     path: str | Path,
     frames: np.ndarray,
@@ -60,6 +64,10 @@ def write_video(
     enough: x264 still runs its frame-type lookahead in a thread of its own, whose timing decides
     frame types, and the same generator command wrote different files in 14 of 30 pairs of runs
     (left-moving clips); without it, 0 of 40. These clips encode as fast either way.
+    No macroblock tree (``mbtree=0``): with it, x264's SIMD code reads memory it never wrote, so
+    the same frames in the same settings gave other bytes whenever the process's heap differed
+    (a process that imported torch, another ``MALLOC_PERTURB_``): 446 of the 680 smoke videos
+    between two generations. Without it, or with x264's SIMD off, the bytes stayed the same.
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -70,8 +78,8 @@ def write_video(
     with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        x264 = "sync-lookahead=0" + (f":keyint={keyint}:min-keyint={keyint}:scenecut=0"
-                                     if keyint else "")  # fmt: skip
+        x264 = REPRODUCIBLE_X264 + (f":keyint={keyint}:min-keyint={keyint}:scenecut=0"
+                                    if keyint else "")  # fmt: skip
         stream.options = {"crf": str(crf), "preset": preset, "threads": "1", "x264-params": x264}
         for index, frame in enumerate(frames):
             yuv = av.VideoFrame.from_ndarray(_rgb_to_yuv420p(frame), format="yuv420p")
@@ -81,7 +89,7 @@ def write_video(
 
 
 def write_scaled_copy(
-    src: str | Path, dst: str | Path, short_side: int, crf: int = 20, keyint_s: float = 2.0
+    src: str | Path, dst: str | Path, short_side: int, crf: int = 18, keyint_s: float = 2.0
 ) -> None:
     """Re-encode ``src`` with its short side scaled to ``short_side`` (same rate and pts).
 
@@ -102,7 +110,7 @@ def write_scaled_copy(
             enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
             enc.time_base = stream.time_base
             keyint = max(1, round(keyint_s * float(rate)))
-            x264 = f"sync-lookahead=0:keyint={keyint}:scenecut=0"
+            x264 = f"{REPRODUCIBLE_X264}:keyint={keyint}:scenecut=0"
             enc.options = {"crf": str(crf), "preset": "medium", "threads": "1",
                            "x264-params": x264}  # fmt: skip
             for frame in container.decode(stream):

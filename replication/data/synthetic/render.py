@@ -45,7 +45,9 @@ def class_names(motions: str = "timing") -> tuple[str, ...]:
 
 
 CLASS_NAMES = class_names("timing")
-DESIGN_VERSION = 1  # bump whenever rendering changes, so old data sets no longer match
+# Bump whenever rendering or encoding changes, so old data sets no longer match (2: x264
+# without macroblock tree, for reproducible bytes; video_io.write_video).
+DESIGN_VERSION = 2
 
 # Rendering constants; lengths are fractions of the frame size.
 OBJECT_SIZE = (0.2, 0.3)  # width and height range of target and distractor (object_pct=25)
