@@ -99,6 +99,8 @@ class TrainingJob(submitit.helpers.Checkpointable):
         if summary is None:
             if rank == 0:  # only checkpoint() stops rank 0, and then submitit exits the process
                 raise RuntimeError("training stopped, but no requeue was requested")
+            # Ends while rank 0 requeues: a repeated USR2 must not kill it as Python shuts down
+            ignore_usr2_from_now()  # (srun would end the step and the requeue; seen in CI)
             say("stopped for a requeue (rank 0 checkpoints and requeues the job)")
         else:
             say(f"finished: {json.dumps(summary['metrics'])}")

@@ -64,10 +64,12 @@ def end_process(code: int) -> None:
 def ignore_usr2_from_now() -> None:
     """Ignore USR2 from here on, in this process and the children it starts.
 
-    Called once the training has saved, before submitit runs ``scontrol requeue``. SLURM
-    signals every process of the job, so a second USR2 during the requeue would also reach the
-    ``scontrol`` child (or a site's wrapper script around it) and kill it: the job then fails
-    instead of requeueing (seen in a test). An ignored signal stays ignored across ``exec``, in
+    Called once the training has saved, before submitit runs ``scontrol requeue`` (rank 0),
+    and once another rank has stopped for the requeue. SLURM signals every process of the job,
+    so a second USR2 during the requeue would also reach the ``scontrol`` child (or a site's
+    wrapper script around it) and kill it, or kill another rank as its Python shuts down (which
+    restores the default action), and srun then ends the step: either way the job fails
+    instead of requeueing (both seen in tests). An ignored signal stays ignored across ``exec``, in
     shells too, where a blocked one does not. Main thread only (``signal.signal``).
     """
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)
