@@ -113,9 +113,7 @@ def _resolved(path: Path | str) -> str:
     return str(Path(path).resolve())
 
 
-def write_copies(
-    paths: Sequence[Path], root: Path, short_side: int, crf: int = 18
-) -> dict[str, Any]:
+def write_copies(paths: Sequence[Path], root: Path, short_side: int) -> dict[str, Any]:
     """Write each video scaled to ``short_side`` under ``root/short<N>/``; return the manifest.
 
     Paths keep their place relative to ``root``; an existing copy is kept unless its original
@@ -133,7 +131,7 @@ def write_copies(
         target = out / rel
         try:
             if not target.is_file() or target.stat().st_mtime < Path(path).stat().st_mtime:
-                write_scaled_copy(path, target, short_side, crf)
+                write_scaled_copy(path, target, short_side)
         except VideoError as err:
             bad[str(path)] = err.reason
             continue

@@ -175,12 +175,12 @@ def length_sweep(fr: ExperimentFrames, palette: plots.Palette) -> Drawn | None:
 def training_curves(fr: ExperimentFrames, palette: plots.Palette) -> Drawn:
     """Validation metric during training (if the runs evaluated) and loss, against time."""
     exp = fr.experiment
-    panels = []
-    if not fr.val_curves.empty:  # none with train.eval_during_training: false
+    evaluated = not fr.val_curves.empty  # False with train.eval_during_training: false
+    panels = [(fr.loss_curves, "training loss (epoch mean)")]
+    if evaluated:
         ylabel = f"validation {METRIC_NAMES[fr.metric]} (1 view, current grid)"
-        panels.append((fr.val_curves, ylabel))
-    panels.append((fr.loss_curves, "training loss (epoch mean)"))
-    width = WIDTH_IN if len(panels) == 2 else WIDTH_IN / 2 + 0.8
+        panels.insert(0, (fr.val_curves, ylabel))
+    width = WIDTH_IN if evaluated else WIDTH_IN / 2 + 0.8
     fig, axes = plt.subplots(1, len(panels), figsize=(width, 3.6), layout="constrained",
                              squeeze=False)  # fmt: skip
     for ax, (curves, ylabel) in zip(axes[0], panels, strict=True):
@@ -196,7 +196,7 @@ def training_curves(fr: ExperimentFrames, palette: plots.Palette) -> Drawn:
         "Left: validation accuracy at each evaluation during training, measured with one view "
         "at the current long-cycle grid (not comparable with the final multi-view test). "
         f"Right: {loss}"
-        if len(panels) == 2
+        if evaluated
         else f"The {loss} The runs did not evaluate during training "
         "(train.eval_during_training: false); the accuracy curves figure shows accuracy "
         "against time."
