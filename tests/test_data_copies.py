@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +13,14 @@ from shared import TEST_MULTIGRID
 from videos import smooth_frames
 
 from replication.config import load_config
+from replication.data import copies
 from replication.data.build import build_dataset
 from replication.data.copies import write_copies
 from replication.data.dataset import ClipDataset
 from replication.data.frames import DecodedFrames
 from replication.data.sampler import ClipRequest
 from replication.data.transforms import STD, Grid
-from replication.data.video_io import write_video
+from replication.data.video_io import COPY_ENCODING, write_video
 
 COPY_SIDE = 32
 COARSE = Grid(4, 16, 2, 2, COPY_SIDE, 48)  # jitter_min 32: the 32-px copy holds its widest view
@@ -123,3 +125,24 @@ def test_a_copy_older_than_its_original_is_written_again(tmp_path):
     before = copy.stat().st_mtime_ns
     write_copies([video], tmp_path, COPY_SIDE)
     assert copy.stat().st_mtime_ns == before
+
+
+def test_copies_of_another_encoding_are_written_again(tmp_path, monkeypatch):
+    """A store written by an older version (its manifest names another encoding, or none) is
+    rewritten with the current one; the manifest then records it and the copies stay."""
+    video = tmp_path / "videos" / "v.mp4"
+    write_video(video, smooth_frames(0, 8, size=64), fps=25, keyint=4)
+    older = replace(COPY_ENCODING, keyint_s=2.0)
+    monkeypatch.setattr(copies, "COPY_ENCODING", older)
+    doc = write_copies([video], tmp_path, COPY_SIDE)
+    assert doc["encoding"]["keyint_s"] == 2.0
+    monkeypatch.undo()
+    copy = tmp_path / f"short{COPY_SIDE}" / "videos" / "v.mp4"
+    os.utime(copy, (video.stat().st_mtime + 10,) * 2)  # newer than its original: not stale
+    before = copy.stat().st_mtime_ns
+    doc = write_copies([video], tmp_path, COPY_SIDE)
+    assert doc["encoding"] == asdict(COPY_ENCODING)
+    assert copy.stat().st_mtime_ns != before
+    after = copy.stat().st_mtime_ns
+    write_copies([video], tmp_path, COPY_SIDE)
+    assert copy.stat().st_mtime_ns == after

@@ -3,11 +3,11 @@
 H.264 decoding cannot skip pixels, so the only way a coarse grid's clip costs less to decode
 than the base grid's is to decode a smaller file. ``python -m replication.data.copies CSV
 --short-side 128`` writes, once, a copy of every listed video scaled to that short side (same
-frame rate and timestamps, scaled in YUV, a keyframe every 2 s, H.264 crf 18 without
-macroblock tree, so that the bytes are reproducible: without the tree, crf 20 missed the
-store's 4-grey-level bound in its test) under ``<CSV folder>/short128/`` with a
-``manifest.json``; :meth:`VideoCopies.find` picks the
-copies up beside the annotations.
+frame rate and timestamps, scaled in YUV, H.264 as :class:`~replication.data.video_io.CopyEncoding`
+says: a keyframe every second, crf 18 without macroblock tree, so that the bytes are
+reproducible) under ``<CSV folder>/short128/`` with a ``manifest.json`` that records the
+encoding; :meth:`VideoCopies.find` picks the copies up beside the annotations. A copy is
+written again when its original is newer or the manifest names another encoding.
 
 Which grid reads which copy: a grid draws the resized short side from ``[jitter_min,
 jitter_max]``; at ``jitter_min`` (its widest view) its crop samples the resized frame one to
@@ -23,11 +23,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from replication.data.annotations import load_table
-from replication.data.video_io import VideoError, write_scaled_copy
+from replication.data.video_io import COPY_ENCODING, VideoError, write_scaled_copy
 from replication.io.atomic import atomic_write_text
 
 MANIFEST = "manifest.json"
@@ -117,10 +118,13 @@ def write_copies(paths: Sequence[Path], root: Path, short_side: int) -> dict[str
     """Write each video scaled to ``short_side`` under ``root/short<N>/``; return the manifest.
 
     Paths keep their place relative to ``root``; an existing copy is kept unless its original
-    is newer (a regenerated data set). Bad videos are listed with their reason and get no copy
-    (the loader still reports them from the original).
+    is newer (a regenerated data set) or the manifest beside it names another encoding (copies
+    of an older version of this module). Bad videos are listed with their reason and get no
+    copy (the loader still reports them from the original).
     """
     out = root / f"short{short_side}"
+    encoding = asdict(COPY_ENCODING)
+    current = _written_encoding(out / MANIFEST) == encoding
     videos, bad, size_in, size_out = {}, {}, 0, 0
     for path in paths:
         resolved = Path(path).resolve()
@@ -130,18 +134,27 @@ def write_copies(paths: Sequence[Path], root: Path, short_side: int) -> dict[str
             rel = resolved.relative_to(resolved.anchor)
         target = out / rel
         try:
-            if not target.is_file() or target.stat().st_mtime < Path(path).stat().st_mtime:
-                write_scaled_copy(path, target, short_side)
+            stale = not target.is_file() or target.stat().st_mtime < Path(path).stat().st_mtime
+            if stale or not current:
+                write_scaled_copy(path, target, short_side, COPY_ENCODING)
         except VideoError as err:
             bad[str(path)] = err.reason
             continue
         videos[str(path)] = str(rel)
         size_in += Path(path).stat().st_size
         size_out += target.stat().st_size
-    doc = {"short_side": short_side, "videos": videos, "bad": bad,
+    doc = {"short_side": short_side, "encoding": encoding, "videos": videos, "bad": bad,
            "bytes_original": size_in, "bytes_copy": size_out}  # fmt: skip
     atomic_write_text(out / MANIFEST, json.dumps(doc, indent=1) + "\n")
     return doc
+
+
+def _written_encoding(manifest: Path) -> dict[str, Any] | None:
+    """The encoding an existing manifest records (None: no manifest, or one from before)."""
+    try:
+        return json.loads(manifest.read_text()).get("encoding")
+    except (OSError, ValueError):
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

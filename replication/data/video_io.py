@@ -88,13 +88,34 @@ def write_video(
         container.mux(stream.encode())
 
 
+@dataclass(frozen=True)
+class CopyEncoding:
+    """How :func:`write_scaled_copy` encodes the multi-resolution store's copies.
+
+    The store's manifest records it (:mod:`replication.data.copies`), so copies written with
+    other settings are written again. Why these numbers (``python -m replication.bench.decode``,
+    store mode, on the Kinetics-sized generated files): crf 18, since without the macroblock
+    tree crf 20 missed the store's 4-grey-level bound; a keyframe every second instead of the
+    originals' 2 s, since a sparse read decodes from the keyframe before the clip: at the
+    coarsest grid (8x112) that cut decode work per clip from about 0.37 of the base grid's to
+    0.24, for copies 7 % larger (README, "Data loader capacity").
+    """
+
+    crf: int = 18
+    keyint_s: float = 1.0
+    x264: str = REPRODUCIBLE_X264
+
+
+COPY_ENCODING = CopyEncoding()
+
+
 def write_scaled_copy(
-    src: str | Path, dst: str | Path, short_side: int, crf: int = 18, keyint_s: float = 2.0
+    src: str | Path, dst: str | Path, short_side: int, encoding: CopyEncoding = COPY_ENCODING
 ) -> None:
     """Re-encode ``src`` with its short side scaled to ``short_side`` (same rate and pts).
 
-    Frames are scaled in YUV (no RGB round trip), even-sized, H.264 with a keyframe every
-    ``keyint_s`` seconds. Raises :class:`VideoError` when ``src`` cannot be decoded.
+    Frames are scaled in YUV (no RGB round trip), even-sized, H.264 as ``encoding`` says.
+    Raises :class:`VideoError` when ``src`` cannot be decoded.
     """
     with (
         _video_errors(src, "decode", (MemoryError,)),
@@ -109,9 +130,9 @@ def write_scaled_copy(
             enc = out.add_stream("libx264", rate=rate)
             enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
             enc.time_base = stream.time_base
-            keyint = max(1, round(keyint_s * float(rate)))
-            x264 = f"{REPRODUCIBLE_X264}:keyint={keyint}:scenecut=0"
-            enc.options = {"crf": str(crf), "preset": "medium", "threads": "1",
+            keyint = max(1, round(encoding.keyint_s * float(rate)))
+            x264 = f"{encoding.x264}:keyint={keyint}:scenecut=0"
+            enc.options = {"crf": str(encoding.crf), "preset": "medium", "threads": "1",
                            "x264-params": x264}  # fmt: skip
             for frame in container.decode(stream):
                 small = frame.reformat(width=w, height=h, format="yuv420p")
