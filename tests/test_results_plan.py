@@ -65,6 +65,22 @@ def test_smoke_plan_runs():
     assert budget.resolved_config().solver.max_epoch < runs[0].resolved_config().solver.max_epoch
 
 
+def test_only_runs_whose_curves_are_read_evaluate_curve_points():
+    runs = expand_runs(read_plan(SMOKE))
+    fractions = {r.group: r.resolved_config().train.curve_fractions for r in runs}
+    assert fractions["main"] and fractions["budget"]
+    assert fractions["ablation"] == ()
+
+
+def test_a_variant_can_ask_for_its_curve_points_back():
+    raw = _raw(SMOKE)
+    ablation = next(v for v in raw["experiments"][0]["variants"] if v.get("group") == "ablation")
+    ablation["set"] = [*ablation.get("set", ()), "train.curve_fractions=[0.5, 1.0]"]
+    runs = expand_runs(load_plan(raw))
+    run = next(r for r in runs if r.variant == ablation["name"])
+    assert run.resolved_config().train.curve_fractions == (0.5, 1.0)
+
+
 def test_paper_plan_covers_the_paper_and_skips_nothing():
     plan = read_plan(PAPER)
     runs = expand_runs(plan)

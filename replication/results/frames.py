@@ -59,7 +59,7 @@ from replication.results.query import Results
 from replication.results.sweep import sweep_points
 from replication.results.units import TIMES, TimeUnit, time_unit
 from replication.schedule import build_schedule, clips_per_process, iterations_per_epoch
-from replication.workflow import BASELINE, Experiment, Plan, expand_runs
+from replication.workflow import BASELINE, CURVED_GROUPS, Experiment, Plan, expand_runs
 
 DEFAULT = "long_short"  # the variant the ablations change one setting of
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -141,7 +141,7 @@ def experiment_frames(res: Results, exp: Experiment) -> ExperimentFrames:
     variants = runs[list(COLUMNS["variants"])].drop_duplicates("variant", ignore_index=True)
     estimates = _estimates(res, exp, variants, metric, unit)
     mains = set(variants["variant"][variants["group"] == "main"])
-    curved = set(variants["variant"][variants["group"].isin(("main", "budget"))])
+    curved = set(variants["variant"][variants["group"].isin(CURVED_GROUPS)])
     evals = _frame(res.evals, "evals", exp.id, curved)
     epochs = _frame(res.epochs, "epochs", exp.id, curved)
     return ExperimentFrames(

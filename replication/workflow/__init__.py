@@ -19,6 +19,7 @@ from replication.workflow.cost import estimated_cost, print_plan
 from replication.workflow.load import load_plan, read_plan
 from replication.workflow.records import (
     BASELINE,
+    CURVED_GROUPS,
     Dataset,
     Experiment,
     Generate,
@@ -30,6 +31,7 @@ from replication.workflow.runs import Run, config_hash, expand_runs, skipped_var
 
 __all__ = [
     "BASELINE",
+    "CURVED_GROUPS",
     "Dataset",
     "Experiment",
     "Generate",

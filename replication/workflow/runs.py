@@ -19,6 +19,7 @@ from typing import Any
 from replication.config import RunConfig, load_config
 from replication.workflow.records import (
     BASELINE,
+    CURVED_GROUPS,
     Experiment,
     InitFrom,
     Plan,
@@ -111,7 +112,13 @@ def _expand(plan: Plan) -> list[Run]:
                         group=variant.group,
                         seed=seed,
                         config=variant.config or exp.config,
-                        overrides=(*data, *exp.set, *variant.set, f"train.seed={seed}"),
+                        overrides=(
+                            *data,
+                            *exp.set,
+                            *_curves_off(variant.group),
+                            *variant.set,
+                            f"train.seed={seed}",
+                        ),
                         dataset=exp.dataset,
                         slurm_profile=exp.slurm_profile,
                         init_from=_source(variant.init_from or exp.init_from, variant.name, seed),
@@ -119,6 +126,11 @@ def _expand(plan: Plan) -> list[Run]:
                 )
         runs.extend(_budget_runs(plan, exp, data))
     return runs
+
+
+def _curves_off(group: str) -> tuple[str, ...]:
+    """No curve evaluations for a group nothing reads them from (a variant may set them back)."""
+    return () if group in CURVED_GROUPS else ("train.curve_fractions=[]",)
 
 
 def _source(spec: InitFrom | None, variant: str, seed: int) -> str | None:
