@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
-from shared import CLASSES, VAL_PER_CLASS
+from shared import CLASSES, TRAIN_PER_CLASS, VAL_PER_CLASS
 
+from replication.data import frames
 from replication.engine import epoch_end
 from replication.engine.loop import train
 from replication.io import RunPaths
@@ -235,3 +237,25 @@ def test_a_random_long_cycle_order_trains_its_shapes_in_that_order(tiny_config, 
     ordered = build_schedule(tiny_config("solver.steps=[0,4]", "solver.max_epoch=6"))
     assert planned != [(p.num_frames, p.crop_size) for p in ordered.long_cycle
                        if p.end_epoch > p.start_epoch]  # fmt: skip
+
+
+def test_a_frame_cache_build_is_left_out_of_the_job_clock(tiny_config, tmp_path, monkeypatch):
+    """The run that builds the data set's frame cache reports the build (``cache_s``) and leaves
+    it out of its job clock; the next run reuses the cache and reports none."""
+    decode = frames.read_video
+
+    def slow_decode(*args, **kwargs):
+        time.sleep(0.02)  # 84 videos: at least 1.7 s of building
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(frames, "read_video", slow_decode)
+    cfg = tiny_config(f"data.cache_dir={tmp_path / 'cache'}")
+    began = time.perf_counter()
+    train(cfg, tmp_path / "first", progress=False)
+    elapsed = time.perf_counter() - began
+    cache_s = ev.read_events(tmp_path / "first" / "events.jsonl")[0]["cache_s"]
+    assert cache_s >= 0.02 * CLASSES * (TRAIN_PER_CLASS + VAL_PER_CLASS)
+    total_s = json.loads((tmp_path / "first" / "summary.json").read_text())["total_s"]
+    assert total_s <= elapsed - cache_s
+    train(cfg, tmp_path / "second", progress=False)
+    assert ev.read_events(tmp_path / "second" / "events.jsonl")[0]["cache_s"] == 0.0

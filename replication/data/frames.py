@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -141,8 +142,11 @@ class FrameCache:
     list, sizes, modification times and short side, so a changed data set rebuilds the cache.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, build_s: float = 0.0) -> None:
         self.directory = Path(directory)
+        # Seconds this process spent building the cache (0.0: reused). It is data preparation,
+        # done once per data set, so a run's job clock leaves it out (engine.setup).
+        self.build_s = build_s
         index = json.loads((self.directory / "index.json").read_text())
         self.entries: list[dict] = index["videos"]
         self.short_side: int = index["short_side"]
@@ -195,6 +199,7 @@ class FrameCache:
         job stops here rather than decoding a whole data set first).
         """
         directory = Path(directory)
+        started = time.perf_counter()
         key = cls.key(records, short_side)
         index_path = directory / "index.json"
         if index_path.is_file() and json.loads(index_path.read_text()).get("key") == key:
@@ -217,7 +222,7 @@ class FrameCache:
                 offset += frames.size
         index = {"version": CACHE_VERSION, "key": key, "short_side": short_side, "videos": entries}
         atomic_write_json(index_path, index, indent=None)
-        return cls(directory)
+        return cls(directory, build_s=time.perf_counter() - started)
 
 
 def estimated_cache_bytes(records: Sequence[Segment], short_side: int) -> int:
