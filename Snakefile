@@ -101,6 +101,8 @@ rule train:
         command=lambda w: view.train_command(w),
     resources:
         train_slot=1,
+    # One block of every variant per seed, so the machine's drift falls on all variants alike.
+    priority: lambda w: view.train_priority(w)
     conda:
         "environment.yml"
     shell:

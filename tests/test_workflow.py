@@ -143,6 +143,21 @@ def test_view_lists_run_folders_through_run_paths(monkeypatch):
     assert re.fullmatch(view.data_roots(), "data/synthetic")
 
 
+def test_train_jobs_go_in_blocks_of_one_seed(monkeypatch):
+    """Snakemake starts the highest priority first: every variant's seed 0, then seed 1, ..."""
+    monkeypatch.chdir(ROOT)
+    view = workflow_view(_smoke_config(), [])
+    runs = expand_runs(view.active)
+    wildcards = {
+        r.run_id: SimpleNamespace(**{k: str(v) for k, v in r.wildcards.items()}) for r in runs
+    }
+    by_priority = sorted(runs, key=lambda r: -view.train_priority(wildcards[r.run_id]))
+    assert [r.seed for r in by_priority] == sorted(r.seed for r in runs)
+    first_block = [r.run_id for r in by_priority if r.seed == 0]
+    assert first_block == [r.run_id for r in runs if r.seed == 0]  # plan order within a seed
+    assert len({view.train_priority(w) for w in wildcards.values()}) == len(runs)
+
+
 def test_view_reads_the_active_and_the_smoke_plan(paper_workdir):
     raws = [read_config(f) for f in ("config/config.yaml", "config/paper.yaml")]
     view = workflow_view(merge_plan_files(raws), [paper_workdir / "config/paper.yaml"])

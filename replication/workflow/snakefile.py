@@ -45,6 +45,7 @@ from replication.workflow.runs import (
     expand_runs,
     run_dir_pattern,
     skipped_variants,
+    training_order,
     with_sources,
 )
 
@@ -164,6 +165,12 @@ class WorkflowView:
             source = self.runs[(w.plan, run.init_from)]
             needs.append(str(RunPaths(source.run_dir(RUNS_ROOT)).summary))
         return needs
+
+    def train_priority(self, w: RunWildcards) -> int:
+        """The train job's Snakemake priority: higher first, in :func:`training_order`."""
+        order = [run.run_id for run in training_order(self.selected_runs(w.plan))]
+        run_id = self.run(w).run_id
+        return len(order) - order.index(run_id) if run_id in order else 0
 
     def train_command(self, w: RunWildcards) -> str:
         """The command that trains the run (and returns when it has finished)."""
