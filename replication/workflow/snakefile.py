@@ -83,13 +83,19 @@ class WorkflowView:
     runs: Mapping[tuple[str, str], Run] = field(init=False, repr=False)
     generated: Mapping[str, Generate] = field(init=False, repr=False)
     copied: Mapping[str, Dataset] = field(init=False, repr=False)
+    priorities: Mapping[tuple[str, str], int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         plans = self.plans.values()
         runs = {(p.name, r.run_id): r for p in plans for r in expand_runs(p)}
+        priorities = {}  # the train rule's, highest first in training_order, per plan
+        for p in plans:
+            ordered = training_order([r for (name, _), r in runs.items() if name == p.name])
+            priorities.update({(p.name, r.run_id): len(ordered) - i for i, r in enumerate(ordered)})
         generated = {root: gen for p in plans for root, gen in generated_datasets(p).items()}
         copied = {path: data for p in plans for path, data in copied_datasets(p).items()}
         object.__setattr__(self, "runs", runs)
+        object.__setattr__(self, "priorities", priorities)
         object.__setattr__(self, "copied", copied)
         object.__setattr__(self, "generated", generated)
 
@@ -168,9 +174,7 @@ class WorkflowView:
 
     def train_priority(self, w: RunWildcards) -> int:
         """The train job's Snakemake priority: higher first, in :func:`training_order`."""
-        order = [run.run_id for run in training_order(self.selected_runs(w.plan))]
-        run_id = self.run(w).run_id
-        return len(order) - order.index(run_id) if run_id in order else 0
+        return self.priorities[(w.plan, self.run(w).run_id)]
 
     def train_command(self, w: RunWildcards) -> str:
         """The command that trains the run (and returns when it has finished)."""
